@@ -1,0 +1,50 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   installs AutoStack into .venv and runs the demo on embedded defaults
+#   make test   installs the test tools too, then runs ruff, mypy and the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest install install-dev lock bench clean golden
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python requirements/lock.txt pyproject.toml
+	$(BIN)/pip install --quiet -r requirements/lock.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(STAMP)
+install-dev: $(STAMP)
+
+demo: install
+	$(BIN)/autostack demo
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+pytest: install-dev
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+golden: install-dev
+	$(BIN)/pytest tests/generators -k golden --update-golden
+
+bench: install
+	$(BIN)/python bench/generate.py
+
+# Re-pin every dependency after editing pyproject.toml.
+lock:
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements/lock.txt
+
+clean:
+	rm -rf $(VENV) tests/tools/node_modules .pytest_cache .mypy_cache .ruff_cache

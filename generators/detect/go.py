@@ -1,0 +1,12 @@
+"""Detection of go apps (not written yet: recognises nothing)."""
+
+from __future__ import annotations
+
+from generators.detect import register
+from generators.model import Stack
+from generators.source import SourceTree
+
+
+@register("go")
+def detect_go(tree: SourceTree) -> Stack | None:
+    return None

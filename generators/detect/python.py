@@ -1,0 +1,12 @@
+"""Detection of python apps (not written yet: recognises nothing)."""
+
+from __future__ import annotations
+
+from generators.detect import register
+from generators.model import Stack
+from generators.source import SourceTree
+
+
+@register("python")
+def detect_python(tree: SourceTree) -> Stack | None:
+    return None

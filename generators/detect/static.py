@@ -1,0 +1,12 @@
+"""Detection of static apps (not written yet: recognises nothing)."""
+
+from __future__ import annotations
+
+from generators.detect import register
+from generators.model import Stack
+from generators.source import SourceTree
+
+
+@register("static")
+def detect_static(tree: SourceTree) -> Stack | None:
+    return None

@@ -1,0 +1,1 @@
+"""Local GitHub-compatible and Argo CD-compatible servers for the demo and the tests."""
