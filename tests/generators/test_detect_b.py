@@ -1,0 +1,240 @@
+"""Stack detection for Go, Rust, Java, Ruby, PHP, .NET and Elixir: the example apps,
+precedence between the files that say the same thing, and malformed manifests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from generators.detect import detect
+from generators.errors import GeneratorError
+from generators.model import Stack
+from generators.source import SourceTree
+
+APPS = Path(__file__).resolve().parent.parent / "fixtures" / "apps"
+PREFIXES = ("go-", "rust-", "java-", "ruby-", "php-", "dotnet-", "elixir-")
+EXAMPLES = sorted(p.name for p in APPS.iterdir() if p.is_dir() and p.name.startswith(PREFIXES))
+FIELDS = (
+    "language",
+    "framework",
+    "package_manager",
+    "runtime_version",
+    "start_command",
+    "port",
+    "health_path",
+    "migrate_command",
+)
+
+
+def make_tree(root: Path, files: dict[str, str]) -> SourceTree:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return SourceTree(root)
+
+
+def detect_files(root: Path, files: dict[str, str]) -> Stack:
+    return detect(make_tree(root, files))
+
+
+def assert_one_line_error(root: Path, files: dict[str, str], file: str, problem: str) -> None:
+    with pytest.raises(GeneratorError) as caught:
+        detect_files(root, files)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(str(root / file) + ": "), message
+    assert problem in message
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_matches_expected(name: str) -> None:
+    expected = json.loads((APPS / name / "expected.json").read_text())
+    stack = detect(SourceTree(APPS / name))
+    found = {
+        field: list(value) if isinstance(value, tuple) else value
+        for field in FIELDS
+        for value in [getattr(stack, field)]
+    }
+    assert found == {field: expected[field] for field in FIELDS}
+    assert stack.evidence, "detection must say why"
+
+
+# --- Go -------------------------------------------------------------------------------
+
+GO_MAIN = 'package main\n\nfunc main() {\n\thttp.ListenAndServe(":8081", nil)\n}\n'
+
+
+def test_go_toolchain_line_beats_go_line(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {"go.mod": "module example.com/a\n\ngo 1.21\n\ntoolchain go1.22.7\n", "main.go": GO_MAIN},
+    )
+    assert (stack.runtime_version, stack.version_source) == ("1.22.7", "go.mod")
+    assert stack.port == 8081
+    assert stack.start_command == ("/app/a",)
+
+
+def test_go_line_beats_tool_versions(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "go.mod": "module example.com/a/v2\n\ngo 1.22.1\n",
+            ".tool-versions": "golang 1.20.3\n",
+            "main.go": GO_MAIN,
+        },
+    )
+    assert (stack.runtime_version, stack.version_source) == ("1.22.1", "go.mod")
+    assert stack.start_command == ("/app/a",)  # a /vN suffix is not the binary's name
+
+
+def test_go_tool_versions_when_go_mod_has_no_go_line(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "go.mod": "module example.com/a\n",
+            ".tool-versions": "golang 1.20.3\n",
+            "main.go": GO_MAIN,
+        },
+    )
+    assert (stack.runtime_version, stack.version_source) == ("1.20.3", ".tool-versions")
+
+
+def test_go_prefers_cmd_main_package_and_framework_port(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "go.mod": (
+                "module example.com/svc\n\ngo 1.23\n\nrequire github.com/gofiber/fiber/v2 v2.52.5\n"
+            ),
+            "cmd/worker-api/main.go": "package main\n\nfunc main() {}\n",
+            "internal/x/x.go": "package x\n",
+        },
+    )
+    assert stack.framework == "fiber"
+    assert stack.port == 3000  # fiber's documented default; the code names none
+    assert stack.start_command == ("/app/worker-api",)
+    assert stack.options["build_target"] == "./cmd/worker-api"
+    assert stack.health_path is None
+
+
+def test_go_cgo_module_selects_glibc_image(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "go.mod": (
+                "module example.com/a\n\ngo 1.23\n\nrequire github.com/mattn/go-sqlite3 v1.14.22\n"
+            ),
+            "go.sum": "github.com/mattn/go-sqlite3 v1.14.22 h1:x=\n",
+            "main.go": GO_MAIN,
+        },
+    )
+    assert stack.options["cgo"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("module example.com/a\n\ngo one.two\n", "line 3: invalid go version 'one.two'"),
+        ("module example.com/a\n\nrequire (\n\tgithub.com/x/y v1.0.0\n", "line 3: require block"),
+        ("module example.com/a\nfrobnicate x\n", "line 2: unknown directive 'frobnicate'"),
+        ("go 1.22\n", "has no module directive"),
+    ],
+)
+def test_go_malformed_go_mod(tmp_path: Path, text: str, problem: str) -> None:
+    assert_one_line_error(tmp_path, {"go.mod": text, "main.go": GO_MAIN}, "go.mod", problem)
+
+
+def test_go_work_use_without_module(tmp_path: Path) -> None:
+    assert_one_line_error(
+        tmp_path, {"go.work": "go 1.22\n\nuse ./missing\n"}, "go.work", "which has no go.mod"
+    )
+
+
+def test_go_without_main_package(tmp_path: Path) -> None:
+    assert_one_line_error(
+        tmp_path,
+        {"go.mod": "module example.com/lib\n\ngo 1.22\n", "lib.go": "package lib\n"},
+        "go.mod",
+        "no main package found",
+    )
+
+
+# --- Rust -----------------------------------------------------------------------------
+
+RUST_MAIN = 'fn main() { let _ = std::net::TcpListener::bind("0.0.0.0:7000"); }\n'
+
+
+def test_rust_toolchain_file_beats_tool_versions(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "Cargo.toml": '[package]\nname = "svc"\nversion = "0.1.0"\n',
+            "rust-toolchain": "1.80.1\n",
+            ".tool-versions": "rust 1.70.0\n",
+            "src/main.rs": RUST_MAIN,
+        },
+    )
+    assert (stack.runtime_version, stack.version_source) == ("1.80.1", "rust-toolchain")
+    assert stack.port == 7000
+    assert stack.options["locked"] == "0"  # no Cargo.lock: --locked would fail
+
+
+def test_rust_stable_channel_falls_back_to_tool_versions(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "Cargo.toml": '[package]\nname = "svc"\nversion = "0.1.0"\n',
+            "rust-toolchain.toml": '[toolchain]\nchannel = "stable"\n',
+            ".tool-versions": "rust 1.70.0\n",
+            "src/main.rs": RUST_MAIN,
+        },
+    )
+    assert (stack.runtime_version, stack.version_source) == ("1.70.0", ".tool-versions")
+
+
+def test_rust_workspace_picks_the_web_binary(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "Cargo.toml": '[workspace]\nmembers = ["crates/*"]\nresolver = "2"\n',
+            "Cargo.lock": 'version = 3\n\n[[package]]\nname = "openssl-sys"\nversion = "0.9.103"\n',
+            "crates/cli/Cargo.toml": '[package]\nname = "tool"\nversion = "0.1.0"\n',
+            "crates/cli/src/main.rs": "fn main() {}\n",
+            "crates/web/Cargo.toml": (
+                '[package]\nname = "web"\nversion = "0.1.0"\n\n'
+                '[[bin]]\nname = "web-server"\npath = "src/main.rs"\n\n'
+                '[dependencies]\nrocket = "0.5"\n'
+            ),
+            "crates/web/src/main.rs": '#[get("/healthz")]\nfn health() {}\nfn main() {}\n',
+            "Rocket.toml": "[default]\nport = 8100\n",
+        },
+    )
+    assert stack.framework == "rocket"
+    assert stack.start_command == ("/app/web-server",)
+    assert stack.options["package"] == "web"
+    assert stack.port == 8100
+    assert stack.health_path == "/healthz"
+    assert stack.options["openssl"] == "1"
+    assert stack.options["locked"] == "1"
+
+
+def test_rust_library_crate_is_not_an_app(tmp_path: Path) -> None:
+    tree = make_tree(
+        tmp_path,
+        {"Cargo.toml": '[package]\nname = "ext"\nversion = "0.1.0"\n', "src/lib.rs": ""},
+    )
+    from generators.detect.rust import detect_rust
+
+    assert detect_rust(tree) is None
+
+
+def test_rust_malformed_cargo_toml(tmp_path: Path) -> None:
+    assert_one_line_error(
+        tmp_path,
+        {"Cargo.toml": '[package\nname = "x"\n', "src/main.rs": RUST_MAIN},
+        "Cargo.toml",
+        "malformed TOML",
+    )
