@@ -238,3 +238,94 @@ def test_rust_malformed_cargo_toml(tmp_path: Path) -> None:
         "Cargo.toml",
         "malformed TOML",
     )
+
+
+# --- Java -----------------------------------------------------------------------------
+
+POM = """<?xml version="1.0"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <parent>
+    <groupId>org.springframework.boot</groupId>
+    <artifactId>spring-boot-starter-parent</artifactId>
+    <version>3.3.2</version>
+  </parent>
+  <artifactId>svc</artifactId>
+  <properties><java.version>{java}</java.version></properties>
+  <dependencies>
+    <dependency>
+      <groupId>org.springframework.boot</groupId>
+      <artifactId>spring-boot-starter-actuator</artifactId>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def test_java_version_file_beats_pom(tmp_path: Path) -> None:
+    stack = detect_files(tmp_path, {"pom.xml": POM.format(java="17"), ".java-version": "21.0.4\n"})
+    assert (stack.runtime_version, stack.version_source) == ("21.0.4", ".java-version")
+    assert stack.options["java_major"] == "21"
+
+
+def test_java_pom_beats_tool_versions(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {"pom.xml": POM.format(java="17"), ".tool-versions": "java temurin-21.0.2+13.0.LTS\n"},
+    )
+    assert (stack.runtime_version, stack.version_source) == ("17", "pom.xml")
+
+
+def test_java_legacy_version_numbering(tmp_path: Path) -> None:
+    stack = detect_files(tmp_path, {"pom.xml": POM.format(java="1.8")})
+    assert stack.options["java_major"] == "8"
+
+
+def test_spring_actuator_path_follows_context_and_base_path(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "pom.xml": POM.format(java="21"),
+            "src/main/resources/application.properties": (
+                "server.port = 9090\n"
+                "server.servlet.context-path=/api/\n"
+                "management.endpoints.web.base-path=/manage\n"
+            ),
+        },
+    )
+    assert (stack.port, stack.health_path) == (9090, "/api/manage/health")
+
+
+def test_gradle_shadow_plugin_and_lockfile(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "build.gradle": (
+                "plugins {\n  id 'java'\n  id 'com.gradleup.shadow' version '8.3.0'\n}\n"
+                "java { sourceCompatibility = JavaVersion.VERSION_11 }\n"
+            ),
+            "gradle.lockfile": "empty=\n",
+        },
+    )
+    assert (stack.framework, stack.runtime_version) == (None, "11")
+    assert stack.options["gradle_task"] == "shadowJar"
+    assert stack.options["lockfile"] == "1"
+    assert stack.health_path is None
+
+
+def test_java_malformed_pom(tmp_path: Path) -> None:
+    assert_one_line_error(
+        tmp_path, {"pom.xml": "<project><artifactId>x</project>\n"}, "pom.xml", "malformed XML"
+    )
+
+
+def test_spring_malformed_application_yml(tmp_path: Path) -> None:
+    assert_one_line_error(
+        tmp_path,
+        {
+            "pom.xml": POM.format(java="21"),
+            "src/main/resources/application.yml": "server:\n  port: [8080\n",
+        },
+        "src/main/resources/application.yml",
+        "malformed YAML",
+    )
