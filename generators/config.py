@@ -72,12 +72,42 @@ class GitOpsConfig:
     ingress_class: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
+    def ingress_host(self, app: str, env: str) -> str | None:
+        """The host an app serves on in ``env``: ``<app>.<domain>`` in prod,
+        ``<app>.<env>.<domain>`` elsewhere; None without an ingress domain."""
+        if not self.ingress_domain:
+            return None
+        if env == "prod":
+            return f"{app}.{self.ingress_domain}"
+        return f"{app}.{env}.{self.ingress_domain}"
+
     def environment(self, name: str) -> Environment | None:
         return next((env for env in self.environments if env.name == name), None)
 
     @property
     def environment_names(self) -> tuple[str, ...]:
         return tuple(env.name for env in self.environments)
+
+
+def app_namespace(app: str, env: str) -> str:
+    """The Kubernetes namespace of ``app`` in ``env``; the env suffix is what the
+    environment's AppProject admits."""
+    return f"{app}-{env}"
+
+
+def application_name(app: str, env: str) -> str:
+    """The Argo CD Application of ``app`` in ``env`` (DESIGN.md: ``<app>-<env>``)."""
+    return f"{app}-{env}"
+
+
+def project_name(env: str) -> str:
+    """The AppProject that confines every Application of ``env``."""
+    return f"autostack-{env}"
+
+
+def overlay_dir(app: str, env: str) -> str:
+    """The repo-relative Kustomize overlay directory of ``app`` in ``env``."""
+    return f"apps/{app}/overlays/{env}"
 
 
 def parse_config(text: str, path: str = CONFIG_FILE) -> GitOpsConfig:
@@ -99,10 +129,7 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> GitOpsConfig:
         environments = tuple(_environment(item, i, path) for i, item in enumerate(envs_raw))
     else:
         raise GeneratorError(path, "environments: must be a non-empty list")
-    names = [env.name for env in environments]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise GeneratorError(path, f"environments: duplicate name {duplicates[0]!r}")
+    check_environment_names(environments, path)
     return GitOpsConfig(
         repo_url=repo_url or "",
         environments=environments,
@@ -114,6 +141,24 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> GitOpsConfig:
         ingress_class=_str(ingress, "class_name", path, "ingress."),
         extra={k: v for k, v in data.items() if k not in known},
     )
+
+
+def check_environment_names(environments: tuple[Environment, ...], path: str) -> None:
+    """Reject duplicate names and names that would blur the namespace scheme."""
+    names = [env.name for env in environments]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise GeneratorError(path, f"environments: duplicate name {duplicates[0]!r}")
+    # Namespaces are "<app>-<env>" and each environment's AppProject admits "*-<env>": with
+    # both "prod" and "eu-prod", the prod project would admit eu-prod's namespaces too.
+    for name in names:
+        clash = next((o for o in names if o != name and name.endswith(f"-{o}")), None)
+        if clash:
+            raise GeneratorError(
+                path,
+                f"environments: {name!r} ends with '-{clash}', so the {clash!r} project "
+                f"would admit its namespaces; rename one of them",
+            )
 
 
 def _environment(item: object, index: int, path: str) -> Environment:
