@@ -1,0 +1,124 @@
+"""``create_app(settings)``: the bot's FastAPI application and its lifespan.
+
+The lifespan opens the database, applies migrations and starts the worker threads; routes
+are the webhook, ``/healthz``, ``/readyz`` and ``/metrics``. Feature routers, adapters and
+extra readiness checks are injected, never imported from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from bot import webhook
+from bot.adapters.clock import Clock, SystemClock
+from bot.metrics import CONTENT_TYPE, Metrics
+from bot.queue import DeliveryQueue
+from bot.router import HandlerContext, Router
+from bot.settings import Settings
+from bot.store import Store
+from bot.worker import Worker, WorkerPool
+
+log = logging.getLogger(__name__)
+ReadinessCheck = Callable[[], None]
+"""Raises (with a short message) when the bot should not receive traffic."""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    github_factory: Callable[[int], Any] | None = None,
+    router: Router | None = None,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    idle_wait: float = 1.0,
+) -> FastAPI:
+    """The app; ``store`` and ``clock`` default to the configured database and wall clock."""
+    clock = clock or SystemClock()
+    metrics = Metrics()
+    routes = router or Router()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = store or Store.open(settings.database_url)
+        await run_in_threadpool(db.migrate)
+        log.info("database ready at %s", settings.database_url_for_display)
+        context = HandlerContext.build(
+            settings, db, clock, metrics=metrics, github_factory=github_factory
+        )
+        lease = timedelta(seconds=settings.delivery_lease_seconds)
+        workers = [
+            Worker(context, routes, lease=lease, max_attempts=settings.delivery_max_attempts)
+            for _ in range(settings.workers)
+        ]
+        pool = WorkerPool(workers, idle_wait=idle_wait)
+        queue = DeliveryQueue(db, max_attempts=settings.delivery_max_attempts)
+        app.state.context = context
+        app.state.queue = queue
+        app.state.ingest = webhook.Ingest(
+            queue, clock, metrics, settings.webhook_secret, on_accepted=pool.wake
+        )
+        app.state.readiness_checks["database"] = db.ping
+        pool.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(pool.stop)
+            if store is None:
+                db.dispose()
+
+    app = FastAPI(title="AutoStack", lifespan=lifespan, openapi_url=None, docs_url=None)
+    app.state.metrics = metrics
+    # A dict so later parts (the Argo CD breaker) can add their checks at start-up.
+    app.state.readiness_checks = dict(readiness_checks or {})
+    app.include_router(webhook.router)
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/readyz", readyz, methods=["GET"])
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"])
+    return app
+
+
+async def healthz() -> JSONResponse:
+    """The process is up and serving requests."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """200 when every readiness check passes (the database first), else 503 naming them."""
+    checks: dict[str, ReadinessCheck] = request.app.state.readiness_checks
+    results = await run_in_threadpool(_run_checks, checks)
+    ready = all(result == "ok" for result in results.values())
+    body = {"status": "ready" if ready else "not_ready", "checks": results}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _run_checks(checks: Mapping[str, ReadinessCheck]) -> dict[str, str]:
+    results = {}
+    for name, check in checks.items():
+        try:
+            check()
+            results[name] = "ok"
+        except Exception as exc:
+            # Only the exception type goes out; the message may name hosts or paths.
+            log.warning("readiness check %s failed: %s", name, exc)
+            results[name] = f"failing: {type(exc).__name__}"
+    return results
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    queue: DeliveryQueue | None = getattr(request.app.state, "queue", None)
+    if queue is not None:
+        try:
+            metrics.set_queue_depth(await run_in_threadpool(queue.counts))
+        except Exception as exc:
+            log.warning("metrics: cannot read queue depth: %s", type(exc).__name__)
+    return Response(metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,100 @@
+"""The ``autostack serve``, ``deliveries`` and ``audit`` commands as plain functions.
+
+Each prints for a person and returns the process exit code (0 ok, 1 failure found,
+2 usage or configuration error); ``bot/cli.py`` maps options onto them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from bot.adapters.clock import SystemClock
+from bot.app import create_app
+from bot.audit import AuditLog
+from bot.queue import DeliveryQueue
+from bot.settings import ConfigError, Settings
+from bot.store import Store
+
+
+def serve(settings: Settings, host: str, port: int) -> int:
+    """Run the bot until interrupted; refuse to start when configuration is missing."""
+    try:
+        settings.require_for_serve()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    return 0
+
+
+def _open(settings: Settings) -> Store:
+    store = Store.open(settings.database_url)
+    store.migrate()
+    return store
+
+
+def deliveries(settings: Settings, failed: bool) -> int:
+    """List recent deliveries (only those awaiting retry or dead with ``failed``)."""
+    store = _open(settings)
+    try:
+        rows = DeliveryQueue(store).list(failed_only=failed)
+    finally:
+        store.dispose()
+    if not rows:
+        print("no failed deliveries" if failed else "no deliveries")
+        return 0
+    print(f"{'DELIVERY':38} {'EVENT':28} {'STATE':7} {'TRIES':>5}  RECEIVED / LAST ERROR")
+    for row in rows:
+        event = f"{row.event}.{row.action}" if row.action else row.event
+        received = row.received_at.strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{row.delivery_id:38} {event:28} {row.state:7} {row.attempts:>5}  {received}")
+        if row.last_error:
+            print(f"{'':38} {row.last_error.splitlines()[0][:160]}")
+    return 0
+
+
+def retry_delivery(settings: Settings, delivery_id: str) -> int:
+    """Queue a failed or dead delivery again."""
+    store = _open(settings)
+    try:
+        result = DeliveryQueue(store).retry(delivery_id, SystemClock().now())
+    finally:
+        store.dispose()
+    if result == "requeued":
+        print(f"delivery {delivery_id} queued again")
+        return 0
+    if result == "not_found":
+        print(f"no delivery {delivery_id} (see: autostack deliveries)", file=sys.stderr)
+    else:
+        print(f"delivery {delivery_id} is neither failed nor dead; not retried", file=sys.stderr)
+    return 2
+
+
+def audit(settings: Settings, app: str | None, env: str | None, verify: bool) -> int:
+    """Print the audit log (oldest first), or check its hash chain with ``verify``."""
+    store = _open(settings)
+    try:
+        log = AuditLog(store)
+        if verify:
+            return _verify(log)
+        entries = log.entries(app=app, env=env)
+    finally:
+        store.dispose()
+    if not entries:
+        print("no audit entries")
+    for entry in entries:
+        where = "/".join(part for part in (entry.app, entry.env) if part) or "-"
+        at = entry.at.strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{entry.id:>6} {at} {entry.kind:8} {where:24} {entry.actor:20} {entry.summary}")
+    return 0
+
+
+def _verify(log: AuditLog) -> int:
+    ok, first_bad = log.verify()
+    if ok:
+        print("audit log chain intact")
+        return 0
+    print(f"audit log chain broken at entry {first_bad}: it or an earlier entry was altered")
+    return 1

@@ -1,0 +1,232 @@
+"""The durable delivery queue over the ``deliveries`` table.
+
+A worker claims one delivery with a lease (``UPDATE ... RETURNING``; on PostgreSQL the row
+is picked ``FOR UPDATE SKIP LOCKED`` so replicas never wait on each other), then completes
+or fails it. Outcomes are fenced by ``(lease_owner, attempts)``: a worker whose lease ran
+out and whose delivery was claimed again cannot overwrite the newer result.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.core.events import Event, IncomingDelivery
+from bot.store import DeliveryRow, Store
+
+ERROR_TEXT_LIMIT = 2000
+WAITING_STATES = ("queued", "failed")
+RetryResult = Literal["requeued", "not_found", "not_retryable"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A stored delivery as a plain value, safe to pass between threads."""
+
+    delivery_id: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    repository: str | None
+    payload: dict[str, Any] = field(repr=False)
+    received_at: datetime
+    state: str
+    attempts: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    next_attempt_at: datetime
+    last_error: str | None
+    finished_at: datetime | None
+
+    def to_event(self) -> Event:
+        return Event(
+            delivery_id=self.delivery_id,
+            name=self.event,
+            action=self.action,
+            installation_id=self.installation_id,
+            repository=self.repository,
+            payload=self.payload,
+            attempt=self.attempts,
+        )
+
+
+def _value(row: DeliveryRow) -> Delivery:
+    return Delivery(**{name: getattr(row, name) for name in Delivery.__dataclass_fields__})
+
+
+def backoff_seconds(
+    attempt: int,
+    retry_after: float | None,
+    rng: random.Random,
+    *,
+    base: float = 2.0,
+    cap: float = 900.0,
+) -> float:
+    """Delay before retry number ``attempt + 1``: exponential with jitter, never sooner
+    than the upstream's ``retry_after`` (which is honoured even beyond ``cap``)."""
+    exponential = min(cap, base * 2 ** max(0, attempt - 1))
+    # Equal jitter: at least half the delay, so retries spread out but still back off.
+    delay = exponential / 2 + rng.uniform(0, exponential / 2)
+    return max(delay, retry_after) if retry_after is not None else delay
+
+
+class DeliveryQueue:
+    """Enqueue, claim, complete, fail and retry deliveries; every method is one transaction."""
+
+    def __init__(self, store: Store, *, max_attempts: int = 8, rng: random.Random | None = None):
+        self._store = store
+        self.max_attempts = max_attempts
+        self._rng = rng or random.Random()
+
+    def enqueue(self, incoming: IncomingDelivery, now: datetime) -> bool:
+        """Store a delivery; ``False`` if that delivery id is already stored (a re-delivery)."""
+        insert = postgresql.insert if self._store.dialect == "postgresql" else sqlite.insert
+        values = dict(
+            delivery_id=incoming.delivery_id,
+            event=incoming.event,
+            action=incoming.action,
+            installation_id=incoming.installation_id,
+            repository=incoming.repository,
+            payload=incoming.payload,
+            received_at=now,
+            state="queued",
+            attempts=0,
+            next_attempt_at=now,
+        )
+        with self._store.write() as session:
+            result = session.execute(insert(DeliveryRow).values(**values).on_conflict_do_nothing())
+            return bool(getattr(result, "rowcount", 0) == 1)
+
+    def claim(self, worker_id: str, lease: timedelta, now: datetime) -> Delivery | None:
+        """Lease the next due delivery to ``worker_id``, or ``None`` if nothing is due."""
+        D = DeliveryRow
+        with self._store.write() as session:
+            # A delivery whose worker keeps dying must not crash workers forever.
+            session.execute(
+                update(D)
+                .where(D.state == "running", D.lease_expires_at <= now)
+                .where(D.attempts >= self.max_attempts)
+                .values(
+                    state="dead",
+                    finished_at=now,
+                    lease_expires_at=None,
+                    last_error=f"lease expired on each of {self.max_attempts} attempts",
+                )
+                .execution_options(synchronize_session=False)
+            )
+            due = or_(
+                and_(D.state.in_(WAITING_STATES), D.next_attempt_at <= now),
+                and_(D.state == "running", D.lease_expires_at <= now),
+            )
+            pick = (
+                select(D.delivery_id)
+                .where(due)
+                .order_by(D.next_attempt_at, D.received_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
+            )
+            claim = (
+                update(D)
+                .where(D.delivery_id == pick)
+                .values(
+                    state="running",
+                    attempts=D.attempts + 1,
+                    lease_owner=worker_id,
+                    lease_expires_at=now + lease,
+                )
+                .returning(D)
+                .execution_options(synchronize_session=False)
+            )
+            row = session.scalars(claim).first()
+            return None if row is None else _value(row)
+
+    def complete(self, delivery: Delivery, now: datetime, *, note: str | None = None) -> bool:
+        """Mark done; ``False`` if the lease was lost to another worker (nothing changed)."""
+        return self._finish(
+            delivery, state="done", finished_at=now, lease_expires_at=None, last_error=note
+        )
+
+    def fail(
+        self,
+        delivery: Delivery,
+        error: str,
+        *,
+        permanent: bool,
+        now: datetime,
+        retry_after: float | None = None,
+    ) -> str | None:
+        """Schedule a retry (``"failed"``) or dead-letter (``"dead"``) the delivery.
+
+        Returns the new state, or ``None`` if the lease was lost (nothing changed).
+        """
+        error = error[:ERROR_TEXT_LIMIT]
+        if permanent or delivery.attempts >= self.max_attempts:
+            ok = self._finish(
+                delivery, state="dead", finished_at=now, lease_expires_at=None, last_error=error
+            )
+            return "dead" if ok else None
+        delay = backoff_seconds(delivery.attempts, retry_after, self._rng)
+        ok = self._finish(
+            delivery,
+            state="failed",
+            next_attempt_at=now + timedelta(seconds=delay),
+            lease_expires_at=None,
+            last_error=error,
+        )
+        return "failed" if ok else None
+
+    def _finish(self, delivery: Delivery, **values: Any) -> bool:
+        D = DeliveryRow
+        fenced = (
+            update(D)
+            .where(D.delivery_id == delivery.delivery_id, D.state == "running")
+            .where(D.lease_owner == delivery.lease_owner, D.attempts == delivery.attempts)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        with self._store.write() as session:
+            return bool(getattr(session.execute(fenced), "rowcount", 0) == 1)
+
+    def retry(self, delivery_id: str, now: datetime) -> RetryResult:
+        """Queue a failed or dead delivery again, now, with a fresh attempt budget."""
+        D = DeliveryRow
+        requeue = (
+            update(D)
+            .where(D.delivery_id == delivery_id, D.state.in_(("failed", "dead")))
+            .values(state="queued", attempts=0, next_attempt_at=now, finished_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        with self._store.write() as session:
+            if getattr(session.execute(requeue), "rowcount", 0) == 1:
+                return "requeued"
+            return "not_found" if session.get(D, delivery_id) is None else "not_retryable"
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        with self._store.read() as session:
+            row = session.get(DeliveryRow, delivery_id)
+            return None if row is None else _value(row)
+
+    def list(self, failed_only: bool = False, limit: int = 100) -> Sequence[Delivery]:
+        """Newest first; ``failed_only`` keeps those awaiting a retry and the dead letters."""
+        query = select(DeliveryRow).order_by(DeliveryRow.received_at.desc()).limit(limit)
+        if failed_only:
+            query = query.where(DeliveryRow.state.in_(("failed", "dead")))
+        with self._store.read() as session:
+            return [_value(row) for row in session.scalars(query)]
+
+    def depth(self) -> int:
+        """Deliveries waiting to be processed (queued or awaiting a retry)."""
+        return sum(count for state, count in self.counts().items() if state in WAITING_STATES)
+
+    def counts(self) -> dict[str, int]:
+        """How many deliveries are in each state."""
+        query = select(DeliveryRow.state, func.count()).group_by(DeliveryRow.state)
+        with self._store.read() as session:
+            return {state: int(count) for state, count in session.execute(query).all()}

@@ -1,0 +1,358 @@
+"""The bot's database: SQLAlchemy models, engine set-up, migrations and deployment locks.
+
+SQLite (the default) runs in WAL mode and takes its write lock at ``BEGIN`` so that
+read-then-write transactions never fail half-way; PostgreSQL relies on row locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+DELIVERY_STATES = ("queued", "running", "done", "failed", "dead")
+AUDIT_KINDS = ("command", "decision", "action")
+_WRITE = "autostack_write"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, stored naive in both databases."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use the Clock")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DeliveryRow(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        CheckConstraint(f"state IN {DELIVERY_STATES}", name="ck_deliveries_state"),
+        Index("ix_deliveries_claimable", "state", "next_attempt_at"),
+    )
+
+    delivery_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    repository: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditRow(Base):
+    """Append-only; ``hash`` covers ``prev_hash`` and the entry, so edits break the chain."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {AUDIT_KINDS}", name="ck_audit_log_kind"),
+        Index("ix_audit_log_app_env", "app", "env"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    delivery_id: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    app: Mapped[str | None] = mapped_column(String(100))
+    env: Mapped[str | None] = mapped_column(String(100))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Unique: two entries claiming the same predecessor would be a fork in the chain.
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class LockRow(Base):
+    """One row per app+env: who holds the deployment lock, and until when."""
+
+    __tablename__ = "locks"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    acquired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LockWaiterRow(Base):
+    """A ticket waiting for a lock; ``id`` order is queue order (assigned under the row lock)."""
+
+    __tablename__ = "lock_waiters"
+    __table_args__ = (UniqueConstraint("key", "ticket", name="uq_lock_waiters_key_ticket"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(ForeignKey("locks.key", ondelete="CASCADE"))
+    ticket: Mapped[str] = mapped_column(String(200))
+    enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ttl_seconds: Mapped[float] = mapped_column(Float)
+
+
+def normalize_url(url: str) -> str:
+    """Point bare PostgreSQL URLs at psycopg 3, the driver we ship."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` with the connection settings the queue depends on."""
+    url = normalize_url(url)
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (see _sqlite_begin) instead of pysqlite's lazy one.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # FULL: an acknowledged delivery must survive a power cut; GitHub will not resend it.
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # IMMEDIATE takes the write lock up front, so a transaction that reads and then writes
+    # waits its turn (busy_timeout) instead of failing with SQLITE_BUSY half-way through.
+    immediate = connection.get_execution_options().get(_WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision; safe to run from several processes at once."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.execution_options(**{_WRITE: True}).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Serialize replicas that start together; the lock ends with the transaction.
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('autostack-migrate'))"))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class Store:
+    """Owns the engine; ``write()`` and ``read()`` are transactions that commit on success."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._writer = sessionmaker(engine.execution_options(**{_WRITE: True}))
+        self._reader = sessionmaker(engine)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        return cls(make_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> None:
+        migrate(self.engine)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with self._writer.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader.begin() as session:
+            yield session
+
+    def ping(self) -> None:
+        """Raise if the database cannot answer a query."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+Position = int
+"""0: the ticket holds the lock; n > 0: it waits behind n tickets (the holder included)."""
+
+
+class Handover(NamedTuple):
+    key: str
+    released: str
+    next_holder: str | None
+
+
+class DeployLocks:
+    """Per app+env deployment locks: one holder, the rest wait in order, across restarts."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    def acquire_or_enqueue(
+        self, key: str, ticket: str, *, now: datetime, ttl: timedelta
+    ) -> Position:
+        """Take the lock for ``ticket`` or queue it; asking again returns the same answer."""
+        with self._store.write() as session:
+            lock = _lock_row(session, key)
+            if lock.holder is not None and _expired(lock, now):
+                _hand_over(session, lock, now)
+            if lock.holder is None:
+                _take(lock, ticket, now, ttl.total_seconds())
+                return 0
+            position = _position(session, lock, ticket)
+            if position is not None:
+                return position
+            waiter = LockWaiterRow(
+                key=key, ticket=ticket, enqueued_at=now, ttl_seconds=ttl.total_seconds()
+            )
+            session.add(waiter)
+            session.flush()
+            return _waiters_ahead(session, key, waiter.id) + 1
+
+    def release(self, key: str, ticket: str, *, now: datetime) -> str | None:
+        """Give up the lock (or leave the queue); returns the ticket that holds it now."""
+        with self._store.write() as session:
+            lock = _lock_row(session, key)
+            if lock.holder == ticket:
+                _hand_over(session, lock, now)
+            else:
+                waiting = select(LockWaiterRow).where(
+                    LockWaiterRow.key == key, LockWaiterRow.ticket == ticket
+                )
+                for waiter in session.scalars(waiting):
+                    session.delete(waiter)
+            return lock.holder
+
+    def expire(self, now: datetime) -> list[Handover]:
+        """Release every lock held past its deadline; each handover names the next holder."""
+        with self._store.write() as session:
+            stale = select(LockRow).where(LockRow.expires_at <= now).with_for_update()
+            handovers = []
+            for lock in session.scalars(stale).all():
+                released = lock.holder or ""
+                _hand_over(session, lock, now)
+                handovers.append(Handover(lock.key, released, lock.holder))
+            return handovers
+
+    def position(self, key: str, ticket: str) -> Position | None:
+        """Where ``ticket`` stands for ``key``; ``None`` if it neither holds nor waits."""
+        with self._store.read() as session:
+            lock = session.get(LockRow, key)
+            return None if lock is None else _position(session, lock, ticket)
+
+    def holder(self, key: str) -> str | None:
+        with self._store.read() as session:
+            lock = session.get(LockRow, key)
+            return None if lock is None else lock.holder
+
+
+def _lock_row(session: Session, key: str) -> LockRow:
+    """The lock's row, created if new, locked until the transaction ends."""
+    insert = _insert_for(session)
+    session.execute(insert(LockRow).values(key=key).on_conflict_do_nothing())
+    query = select(LockRow).where(LockRow.key == key).with_for_update()
+    return session.scalars(query).one()
+
+
+def _insert_for(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def _expired(lock: LockRow, now: datetime) -> bool:
+    return lock.expires_at is not None and lock.expires_at <= now
+
+
+def _take(lock: LockRow, ticket: str, now: datetime, ttl_seconds: float) -> None:
+    lock.holder, lock.acquired_at = ticket, now
+    lock.expires_at = now + timedelta(seconds=ttl_seconds)
+
+
+def _hand_over(session: Session, lock: LockRow, now: datetime) -> None:
+    query = (
+        select(LockWaiterRow)
+        .where(LockWaiterRow.key == lock.key)
+        .order_by(LockWaiterRow.id)
+        .limit(1)
+    )
+    waiter = session.scalars(query).first()
+    if waiter is None:
+        lock.holder = lock.acquired_at = lock.expires_at = None
+        return
+    _take(lock, waiter.ticket, now, waiter.ttl_seconds)
+    session.delete(waiter)
+    session.flush()
+
+
+def _position(session: Session, lock: LockRow, ticket: str) -> Position | None:
+    if lock.holder == ticket:
+        return 0
+    query = select(LockWaiterRow.id).where(
+        LockWaiterRow.key == lock.key, LockWaiterRow.ticket == ticket
+    )
+    waiter_id = session.scalars(query).first()
+    return None if waiter_id is None else _waiters_ahead(session, lock.key, waiter_id) + 1
+
+
+def _waiters_ahead(session: Session, key: str, waiter_id: int) -> int:
+    query = select(func.count()).where(LockWaiterRow.key == key, LockWaiterRow.id < waiter_id)
+    return int(session.scalar(query) or 0)
