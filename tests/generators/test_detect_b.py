@@ -329,3 +329,118 @@ def test_spring_malformed_application_yml(tmp_path: Path) -> None:
         "src/main/resources/application.yml",
         "malformed YAML",
     )
+
+
+# --- Ruby -----------------------------------------------------------------------------
+
+SINATRA_LOCK = """GEM
+  remote: https://rubygems.org/
+  specs:
+    puma (6.4.2)
+      nio4r (~> 2.0)
+    sinatra (4.0.0)
+      rack (>= 3.0.0, < 4)
+
+PLATFORMS
+  ruby
+
+DEPENDENCIES
+  puma
+  sinatra
+
+RUBY VERSION
+   ruby 3.1.6p260
+
+BUNDLED WITH
+   2.5.16
+"""
+
+
+def test_ruby_procfile_beats_config_ru(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "Gemfile": 'gem "sinatra"\ngem "puma"\n',
+            "Gemfile.lock": SINATRA_LOCK,
+            "config.ru": "run App\n",
+            "Procfile": "release: echo hi\nweb: bundle exec puma -p ${PORT:-5000} config.ru\n",
+        },
+    )
+    assert stack.start_command == (
+        "/bin/sh",
+        "-c",
+        "exec bundle exec puma -p ${PORT:-5000} config.ru",
+    )
+    assert stack.port == 5000
+
+
+def test_ruby_procfile_without_shell_syntax_is_split(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "Gemfile": 'gem "sinatra"\n',
+            "Gemfile.lock": SINATRA_LOCK,
+            "config.ru": "run App\n",
+            "Procfile": "web: bundle exec rackup --port 4000 --host 0.0.0.0\n",
+        },
+    )
+    assert stack.start_command == (
+        "bundle", "exec", "rackup", "--port", "4000", "--host", "0.0.0.0"
+    )  # fmt: skip
+    assert stack.port == 4000
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {".ruby-version": "ruby-3.3.1\n", "Gemfile": 'ruby "3.2.0"\n'},
+            ("3.3.1", ".ruby-version"),
+        ),
+        ({"Gemfile": 'ruby "3.2.0"\n'}, ("3.2.0", "Gemfile")),
+        ({"Gemfile": ""}, ("3.1.6", "Gemfile.lock")),
+    ],
+)
+def test_ruby_version_precedence(
+    tmp_path: Path, files: dict[str, str], expected: tuple[str, str]
+) -> None:
+    files = {**files, "Gemfile.lock": SINATRA_LOCK, "config.ru": "run App\n"}
+    files["Gemfile"] = files["Gemfile"] + 'gem "sinatra"\n'
+    stack = detect_files(tmp_path, files)
+    assert (stack.runtime_version, stack.version_source) == expected
+
+
+def test_rails_beats_rack_and_plain_sinatra_script(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {"Gemfile": 'gem "sinatra"\n', "hello.rb": "require 'sinatra'\nget('/') { 'hi' }\n"},
+    )
+    assert stack.start_command == ("bundle", "exec", "ruby", "hello.rb", "-o", "0.0.0.0")
+    assert stack.port == 4567
+    rails = detect_files(
+        tmp_path / "rails",
+        {
+            "Gemfile": 'gem "rails"\ngem "sinatra"\n',
+            "config/application.rb": "module X; end\n",
+            "config.ru": "run Rails.application\n",
+        },
+    )
+    assert rails.framework == "rails"
+    assert rails.start_command[:3] == ("bundle", "exec", "rails")
+    assert rails.health_path is None  # no rails/health#show route
+
+
+@pytest.mark.parametrize(
+    ("lock", "problem"),
+    [
+        ("<<<<<<< HEAD\nGEM\n=======\n>>>>>>> branch\n", "unresolved merge conflict markers"),
+        ('{"gems": []}\n', "is not a Bundler lockfile"),
+    ],
+)
+def test_ruby_malformed_gemfile_lock(tmp_path: Path, lock: str, problem: str) -> None:
+    assert_one_line_error(
+        tmp_path,
+        {"Gemfile": 'gem "sinatra"\n', "Gemfile.lock": lock, "config.ru": "run App\n"},
+        "Gemfile.lock",
+        problem,
+    )
