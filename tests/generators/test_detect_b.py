@@ -444,3 +444,70 @@ def test_ruby_malformed_gemfile_lock(tmp_path: Path, lock: str, problem: str) ->
         "Gemfile.lock",
         problem,
     )
+
+
+# --- PHP ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {
+                "composer.json": (
+                    '{"require": {"php": "^8.1"}, "config": {"platform": {"php": "8.2.7"}}}'
+                ),
+                ".php-version": "8.3.1\n",
+            },
+            ("8.2.7", "composer.json config.platform.php"),
+        ),
+        (
+            {"composer.json": '{"require": {"php": "^8.1"}}', ".php-version": "8.3.1\n"},
+            ("8.3.1", ".php-version"),
+        ),
+        (
+            {
+                "composer.json": '{"require": {"php": ">=8.1.4 <9"}}',
+                ".tool-versions": "php 8.3.9\n",
+            },
+            ("8.1", "composer.json require.php"),
+        ),
+        ({"composer.json": "{}", ".tool-versions": "php 8.3.9\n"}, ("8.3.9", ".tool-versions")),
+    ],
+)
+def test_php_version_precedence(
+    tmp_path: Path, files: dict[str, str], expected: tuple[str, str]
+) -> None:
+    stack = detect_files(tmp_path, {**files, "index.php": "<?php echo 1;\n"})
+    assert (stack.runtime_version, stack.version_source) == expected
+
+
+def test_php_framework_beats_plain_and_extensions(tmp_path: Path) -> None:
+    composer = '{"require": {"laravel/framework": "^11.0", "ext-intl": "*", "ext-pcntl": "*"}}'
+    plain = detect_files(tmp_path / "plain", {"composer.json": composer})
+    assert plain.framework is None  # no artisan: not a Laravel app
+    assert plain.options["extensions"] == "opcache pcntl"
+    assert any("ext-intl" in line for line in plain.evidence)
+    laravel = detect_files(tmp_path / "laravel", {"composer.json": composer, "artisan": ""})
+    assert laravel.framework == "laravel"
+    assert laravel.health_path is None  # no bootstrap/app.php health route
+    assert laravel.options["docroot"] == "public"
+    assert laravel.options["locked"] == "0"
+
+
+def test_php_without_composer(tmp_path: Path) -> None:
+    stack = detect_files(tmp_path, {"public/index.php": "<?php echo 'hi';\n"})
+    assert (stack.package_manager, stack.options["composer"]) == (None, "0")
+    assert stack.options["docroot"] == "public"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"require": {"php": "^8.2",}}', "malformed JSON at line 1"),
+        ('["laravel/framework"]', "must be a JSON object"),
+        ('{"require": {"php": 8.2}}', "'require' must map package names to version strings"),
+    ],
+)
+def test_php_malformed_composer_json(tmp_path: Path, text: str, problem: str) -> None:
+    assert_one_line_error(tmp_path, {"composer.json": text}, "composer.json", problem)
