@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.core.plans import State
+from bot.core.trailers import short_image
 
 MAX_LOG_LINES = 40
 EMPTY = "\N{EN DASH}"  # shown for a value not known yet
@@ -37,11 +38,11 @@ _SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1\2[redacted]"),
     (re.compile(r"(?i)(x-access-token:)[^@\s/]+@"), r"\1[redacted]@"),
     (re.compile(r"(?i)(://[^:@/\s]+:)[^@/\s]+@"), r"\1[redacted]@"),
-    (re.compile(r"\b((?:AKIA|ASIA)[A-Z0-9]{4})[A-Z0-9]{12}\b"), r"\1[redacted]"),
+    (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), r"\1[redacted]"),
     (
         re.compile(
             r"(?i)\b([A-Z0-9_.-]*(?:secret|password|passwd|token|api[_-]?key|private[_-]?key)"
-            r"[A-Z0-9_.-]*[\"']?\s*[=:]\s*[\"']?)[^\s\"',;]{4,}"
+            r"[A-Z0-9_.-]*[\"']?\s*[=:]\s*[\"']?)(?!\[redacted)[^\s\"',;]{4,}"
         ),
         r"\1[redacted]",
     ),
@@ -188,7 +189,7 @@ def progress_comment(progress: Progress) -> str:
 
 def _state_sentence(progress: Progress) -> str:
     sha = inline_code(short_sha(progress.build_sha) or "?")
-    change = f" ({progress.change_url})" if progress.change_url else ""
+    change = _link("GitOps change", progress.change_url)
     if progress.state is State.QUEUED:
         if progress.queued_behind is None:
             return "Waiting for the lock on this environment."
@@ -197,21 +198,36 @@ def _state_sentence(progress: Progress) -> str:
             "at a time, and this one starts when that one finishes."
         )
     if progress.state is State.WAITING_FOR_BUILD:
-        run = f" ({progress.build_url})" if progress.build_url else ""
+        run = _link("build run", progress.build_url)
         return f"Waiting for the build of {sha}{run}; the deployment starts when it succeeds."
     if progress.state is State.COMMITTING:
         return "Writing the change to the GitOps repository."
     if progress.state is State.SYNCING:
         return f"Committed{change}; waiting for Argo CD to sync it and report it healthy."
     if progress.state is State.SUCCEEDED:
-        return f"Argo CD has synced the change and the app is healthy{change}."
+        return f"Deployed{change}: Argo CD has synced it and the app is healthy."
     if progress.state is State.SUPERSEDED:
         return "A later deployment to this environment landed first; it is followed instead."
     if progress.state is State.TIMED_OUT:
-        limit = elapsed(progress.timeout) if progress.timeout else "the deploy timeout"
-        return f"Not synced and healthy within {limit}{change}."
+        return f"Not synced and healthy within {_minutes(progress.timeout)}{change}."
     reason = progress.failure.reason if progress.failure else "the deployment failed"
-    return f"{_sentence(redact(reason))}{change}"
+    return _sentence(_upper_first(redact(reason))).removesuffix(".") + f"{change}."
+
+
+def _link(text: str, url: str | None) -> str:
+    """A parenthesised Markdown link to a URL the bot got from GitHub, or nothing."""
+    if not url or not url.startswith(("https://", "http://")):
+        return ""
+    return f" ([{text}]({url.replace(')', '%29').replace(' ', '%20')}))"
+
+
+def _minutes(timeout: timedelta | None) -> str:
+    if timeout is None:
+        return "the deploy timeout"
+    minutes = int(timeout.total_seconds() // 60)
+    if timeout.total_seconds() % 60:
+        return elapsed(timeout)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def _table(rows: Sequence[EnvRow]) -> str:
@@ -220,7 +236,7 @@ def _table(rows: Sequence[EnvRow]) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
-        image = inline_code(row.image, 120) if row.image else None
+        image = inline_code(short_image(row.image), 120) if row.image else None
         revision = inline_code(row.revision[:7]) if row.revision else None
         cells = [row.environment, image, row.sync, row.health, revision, elapsed(row.elapsed)]
         lines.append("| " + " | ".join(table_cell(cell) for cell in cells) + " |")
@@ -263,7 +279,7 @@ def build_failed_comment(
     command_id: str, command: str, requested_by: str, sha: str, run_url: str | None
 ) -> str:
     """The image for the requested commit could not be built, so nothing was deployed."""
-    run = f" ({run_url})" if run_url else ""
+    run = _link("build run", run_url)
     return (
         f"{marker(command_id)}\n\n"
         f"### ❌ {inline_code(command)}: build failed\n\n"
@@ -296,7 +312,7 @@ def status_comment(command_id: str, app: str, rows: Sequence[StatusRow]) -> str:
     for row in rows:
         cells = [
             row.environment + (" (on hold)" if row.hold else ""),
-            inline_code(row.image, 120) if row.image else None,
+            inline_code(short_image(row.image), 120) if row.image else None,
             inline_code(row.revision[:7]) if row.revision else None,
             row.sync,
             row.health,
@@ -326,13 +342,19 @@ def _last_deployment(row: StatusRow) -> str | None:
 
 
 def _login(login: str) -> str:
-    # GitHub logins are letters, digits and single hyphens (bots end in "[bot]").
-    return re.sub(r"[^A-Za-z0-9\-\[\]]", "", login)[:60] or "unknown"
+    # GitHub logins are letters, digits and hyphens; an App's bot user ends in "[bot]".
+    bot = login.endswith("[bot]")
+    name = re.sub(r"[^A-Za-z0-9-]", "", login.removesuffix("[bot]"))[:39] or "unknown"
+    return f"{name}[bot]" if bot else name
 
 
 def _sentence(text: str) -> str:
     text = " ".join(text.split())
     return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _lower_first(text: str) -> str:
