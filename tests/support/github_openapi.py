@@ -502,22 +502,35 @@ def load(spec_path: Path = SPEC_PATH) -> GitHubOpenAPI:
 
 
 def validate_request(
-    method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    base_url: str | None = None,
 ) -> list[str]:
-    """Violations of GitHub's description by a request (empty when it conforms)."""
-    return load().validate_request(method, url, headers, body)
+    """Violations of GitHub's description by a request (empty when it conforms).
+
+    `base_url` is the API root to strip (e.g. `http://127.0.0.1:5123/api/v3`); without it
+    the path is taken as is, or below `/api/v3` when only that matches.
+    """
+    return load().validate_request(method, url, headers, body, base_url)
 
 
 def validate_response(
-    method: str, url: str, status: int, headers: Mapping[str, str], body: bytes
+    method: str,
+    url: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    base_url: str | None = None,
 ) -> list[str]:
     """Violations of GitHub's description by the response to `method url`."""
-    return load().validate_response(method, url, status, headers, body)
+    return load().validate_response(method, url, status, headers, body, base_url)
 
 
-def operation_for(method: str, url: str) -> str | None:
+def operation_for(method: str, url: str, base_url: str | None = None) -> str | None:
     """The operationId GitHub's description gives `method url`, or None."""
-    operation, _, _ = load().find(method, url)
+    operation, _, _ = load().find(method, url, base_url)
     return operation.operation_id if operation else None
 
 
