@@ -51,7 +51,7 @@ def detect_files(tmp_path: Path, files: dict[str, str]) -> Stack:
 
 
 def test_every_stack_has_an_example() -> None:
-    for prefix in ("python-",):
+    for prefix in ("python-", "node-"):
         assert any(name.startswith(prefix) for name in EXAMPLES), prefix
 
 
@@ -178,3 +178,102 @@ def test_malformed_manifest_names_the_file(tmp_path: Path, files: dict[str, str]
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(os.path.join(str(tmp_path), bad) + ": ")
+
+
+# --- Node.js ------------------------------------------------------------------------------
+
+
+def package(**fields: object) -> str:
+    return json.dumps({"name": "app", **fields})
+
+
+def test_node_procfile_beats_scripts_start(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "package.json": package(scripts={"start": "node index.js"}),
+            "index.js": "require('http').createServer().listen(3000)\n",
+            "Procfile": "web: node --max-old-space-size=256 dist/server.js --port $PORT\n",
+        },
+    )
+    assert stack.start_command == (
+        "node",
+        "--max-old-space-size=256",
+        "dist/server.js",
+        "--port",
+        "3000",
+    )
+
+
+def test_node_lockfile_picks_the_manager(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "package.json": package(packageManager="yarn@4.5.3", scripts={"start": "node a.js"}),
+            "pnpm-lock.yaml": "lockfileVersion: '9.0'\n",
+        },
+    )
+    assert stack.package_manager == "pnpm"
+    assert "pnpm install --frozen-lockfile" in stack.options["install"]
+
+
+def test_node_framework_beats_plain_server(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "package.json": package(
+                dependencies={"next": "15.1.0"}, scripts={"build": "next build"}
+            ),
+            "index.js": "console.log('not the server')\n",
+        },
+    )
+    assert (stack.framework, stack.start_command, stack.port) == ("nextjs", ("next", "start"), 3000)
+
+
+def test_node_version_precedence(tmp_path: Path) -> None:
+    files = {
+        "package.json": package(engines={"node": ">=18"}, scripts={"start": "node a.js"}),
+        ".tool-versions": "nodejs 21.7.3\n",
+        ".node-version": "20.9.0\n",
+        ".nvmrc": "v22.11.0\n",
+    }
+    assert detect_files(tmp_path, files).runtime_version == "22.11.0"
+    (tmp_path / ".nvmrc").unlink()
+    assert detect(SourceTree(tmp_path)).runtime_version == "20.9.0"
+    (tmp_path / ".node-version").unlink()
+    stack = detect(SourceTree(tmp_path))
+    assert (stack.runtime_version, stack.version_source) == ("18", "package.json engines.node")
+
+
+def test_node_start_script_port_and_env_prefix(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "package.json": package(
+                scripts={"start": "NODE_OPTIONS=--enable-source-maps next start -p 4000"},
+                dependencies={"next": "15"},
+            )
+        },
+    )
+    assert stack.port == 4000
+    assert stack.start_command[:2] == ("sh", "-c")
+
+
+def test_node_without_start_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(GeneratorError, match=r"scripts\.start") as info:
+        detect_files(tmp_path, {"package.json": package(dependencies={"lodash": "4"})})
+    assert str(info.value).startswith(str(tmp_path / "package.json"))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"name": "app",', "malformed JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"scripts": ["start"]}', "'scripts' must be an object"),
+    ],
+)
+def test_malformed_package_json(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(GeneratorError) as info:
+        detect_files(tmp_path, {"package.json": text})
+    assert str(info.value).startswith(f"{tmp_path / 'package.json'}: {problem}")
