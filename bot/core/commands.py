@@ -84,6 +84,20 @@ class Status:
 Command = Deploy | Promote | Rollback | Status
 
 
+def command_text(command: Command) -> str:
+    """The command as a user would type it, e.g. ``/deploy prod main``: for comments and
+    the audit log."""
+    if isinstance(command, Deploy):
+        args: tuple[object, ...] = (command.env, command.ref)
+    elif isinstance(command, Promote):
+        args = (command.source_env, command.target_env)
+    elif isinstance(command, Rollback):
+        args = (command.env, command.target)
+    else:
+        args = (command.env,)
+    return " ".join([f"/{command.name}", *(str(arg) for arg in args if arg is not None)])
+
+
 @dataclass(frozen=True)
 class Reply:
     """Answer the comment with ``text`` and do nothing else."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.core.commands import Command, Deploy, Promote, Rollback
 from generators.config import PERMISSIONS, Environment
 
 Action = Literal["deploy", "promote", "rollback", "status", "help"]
@@ -27,6 +28,19 @@ class DeployRequest:
     actor: str  # login of the commenter
     env: str | None = None  # the environment changed (for /promote, the one promoted to)
     target_sha: str | None = None  # the app commit that would be deployed, if known
+
+
+def request_for(
+    command: Command, *, repo: str, actor: str, target_sha: str | None = None
+) -> DeployRequest:
+    """The authorization request for a parsed command (``/promote`` changes its target)."""
+    if isinstance(command, Deploy):
+        return DeployRequest("deploy", repo, actor, command.env, target_sha)
+    if isinstance(command, Promote):
+        return DeployRequest("promote", repo, actor, command.target_env, target_sha)
+    if isinstance(command, Rollback):
+        return DeployRequest("rollback", repo, actor, command.env, target_sha)
+    return DeployRequest("status", repo, actor, command.env, target_sha)
 
 
 @dataclass(frozen=True)

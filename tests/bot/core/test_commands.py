@@ -14,6 +14,7 @@ from bot.core.commands import (
     RollbackTarget,
     Spec,
     Status,
+    command_text,
     help_text,
     parse_comment,
 )
@@ -222,3 +223,22 @@ def test_rollback_target_renders_as_typed() -> None:
     assert RollbackTarget("deployment", "42").deployment_id == 42
     assert RollbackTarget("sha", "abc1234").deployment_id is None
     assert str(RollbackTarget("tag", "v1")) == "v1"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/deploy prod",
+        "/deploy prod feature/x",
+        "/promote staging prod",
+        "/rollback prod",
+        "/rollback prod d-42",
+        "/rollback prod v1.2",
+        "/status",
+        "/status dev",
+    ],
+)
+def test_command_text_round_trips(line: str) -> None:
+    command = parse_comment(line, environments=ENVS, sender_is_bot=False)
+    assert isinstance(command, Deploy | Promote | Rollback | Status)
+    assert command_text(command) == line

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.policy import Allowed, DeployRequest, Facts, Refused, authorize
+from bot.core.commands import Deploy, Promote, Rollback, RollbackTarget, Status
+from bot.core.policy import Allowed, DeployRequest, Facts, Refused, authorize, request_for
 from generators.config import Environment
 
 DEV = Environment("dev", landing="direct", auto_deploy=True)
@@ -205,3 +206,20 @@ def test_maintainer_means_maintain_or_admin() -> None:
         True,
         True,
     ]
+
+
+@pytest.mark.parametrize(
+    ("command", "action", "env"),
+    [
+        (Deploy("prod", "main"), "deploy", "prod"),
+        (Promote("staging", "prod"), "promote", "prod"),
+        (Rollback("dev", RollbackTarget("deployment", "3")), "rollback", "dev"),
+        (Status(), "status", None),
+        (Status("dev"), "status", "dev"),
+    ],
+)
+def test_request_for_a_command(
+    command: Deploy | Promote | Rollback | Status, action: str, env: str | None
+) -> None:
+    request = request_for(command, repo="acme/shop", actor="alice", target_sha=SHA)
+    assert request == DeployRequest(action, "acme/shop", "alice", env, SHA)  # type: ignore[arg-type]
