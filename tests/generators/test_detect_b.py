@@ -511,3 +511,88 @@ def test_php_without_composer(tmp_path: Path) -> None:
 )
 def test_php_malformed_composer_json(tmp_path: Path, text: str, problem: str) -> None:
     assert_one_line_error(tmp_path, {"composer.json": text}, "composer.json", problem)
+
+
+# --- .NET -----------------------------------------------------------------------------
+
+WEB_CSPROJ = (
+    '<Project Sdk="Microsoft.NET.Sdk.Web">\n  <PropertyGroup>\n'
+    "    <TargetFramework>{tfm}</TargetFramework>\n"
+    "    <AssemblyName>Orders</AssemblyName>\n  </PropertyGroup>\n</Project>\n"
+)
+
+
+def test_dotnet_global_json_beats_target_framework(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "Api.csproj": WEB_CSPROJ.format(tfm="net8.0"),
+            "global.json": '{"sdk": {"version": "8.0.401"}}',
+            ".tool-versions": "dotnet 6.0.425\n",
+        },
+    )
+    assert (stack.runtime_version, stack.version_source) == ("8.0.401", "global.json")
+    assert (stack.options["sdk_tag"], stack.options["runtime_tag"]) == ("8.0.401", "8.0")
+    assert stack.start_command == ("dotnet", "/app/Orders.dll")
+
+
+def test_dotnet_target_framework_beats_tool_versions(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "Api.csproj": WEB_CSPROJ.format(tfm="net6.0"),
+            ".tool-versions": "dotnet 8.0.401\n",
+            "Program.cs": 'app.Urls.Add("http://0.0.0.0:5005");\n',
+        },
+    )
+    assert (stack.runtime_version, stack.version_source) == ("6.0", "Api.csproj")
+    assert stack.port == 5005
+    assert stack.options["locked"] == "0"
+
+
+def test_dotnet_console_app_and_library_only(tmp_path: Path) -> None:
+    worker = detect_files(
+        tmp_path / "worker",
+        {
+            "Worker.fsproj": (
+                '<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup><OutputType>Exe</OutputType>'
+                "<TargetFramework>net9.0</TargetFramework></PropertyGroup></Project>"
+            )
+        },
+    )
+    assert (worker.framework, worker.options["runtime_image"]) == (None, "runtime")
+    assert worker.start_command == ("dotnet", "/app/Worker.dll")
+    assert worker.serves_http is False
+    from generators.detect.dotnet import detect_dotnet
+
+    library = make_tree(
+        tmp_path / "lib",
+        {"Lib.csproj": '<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup/></Project>'},
+    )
+    assert detect_dotnet(library) is None
+
+
+@pytest.mark.parametrize(
+    ("files", "file", "problem"),
+    [
+        ({"Api.csproj": "<Project><PropertyGroup></Project>"}, "Api.csproj", "malformed XML"),
+        ({"Api.csproj": "<Solution/>"}, "Api.csproj", "root element is <Solution>"),
+        (
+            {
+                "Api.csproj": WEB_CSPROJ.format(tfm="net8.0"),
+                "global.json": '{"sdk": {"version": 8}}',
+            },
+            "global.json",
+            "invalid sdk.version 8",
+        ),
+        (
+            {"Api.csproj": WEB_CSPROJ.format(tfm="net8.0"), "global.json": '{"sdk": '},
+            "global.json",
+            "malformed JSON",
+        ),
+    ],
+)
+def test_dotnet_malformed_files(
+    tmp_path: Path, files: dict[str, str], file: str, problem: str
+) -> None:
+    assert_one_line_error(tmp_path, files, file, problem)
