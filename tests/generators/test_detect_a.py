@@ -51,7 +51,7 @@ def detect_files(tmp_path: Path, files: dict[str, str]) -> Stack:
 
 
 def test_every_stack_has_an_example() -> None:
-    for prefix in ("python-", "node-"):
+    for prefix in PREFIXES:
         assert any(name.startswith(prefix) for name in EXAMPLES), prefix
 
 
@@ -277,3 +277,66 @@ def test_malformed_package_json(tmp_path: Path, text: str, problem: str) -> None
     with pytest.raises(GeneratorError) as info:
         detect_files(tmp_path, {"package.json": text})
     assert str(info.value).startswith(f"{tmp_path / 'package.json'}: {problem}")
+
+
+# --- Deno, static sites, existing Dockerfiles ---------------------------------------------
+
+
+def test_deno_beats_node_and_jsonc_comments_are_read(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "package.json": package(scripts={"start": "node a.js"}),
+            "deno.jsonc": '// config\n{"tasks": {"start": "deno run -A srv.ts --port=9001"},}\n',
+        },
+    )
+    assert (stack.language, stack.port) == ("deno", 9001)
+    assert stack.start_command == ("deno", "run", "-A", "srv.ts", "--port=9001")
+
+
+def test_malformed_deno_jsonc_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(GeneratorError) as info:
+        detect_files(tmp_path, {"deno.jsonc": '{"tasks": {/* open\n'})
+    assert str(info.value).startswith(f"{tmp_path / 'deno.jsonc'}: malformed JSONC")
+
+
+def test_static_site_in_public(tmp_path: Path) -> None:
+    stack = detect_files(tmp_path, {"public/index.html": "<h1>x</h1>\n"})
+    assert (stack.language, stack.options["docroot"]) == ("static", "public")
+
+
+def test_dockerfile_without_expose_keeps_the_detected_port(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "package.json": package(scripts={"start": "node server.js --port 4100"}),
+            "Dockerfile": "FROM node:22\nCOPY . .\n",
+        },
+    )
+    assert (stack.language, stack.template, stack.port) == ("node", "existing", 4100)
+    assert stack.start_command == ("node", "server.js", "--port", "4100")
+    assert "found Dockerfile: it is kept as it is" in stack.evidence
+
+
+def test_dockerfile_rescues_an_app_detection_cannot_start(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "requirements.txt": "requests\n",
+            "Dockerfile": 'FROM python:3.12-slim\nEXPOSE 7000\nCMD ["python", "-m", "worker"]\n',
+        },
+    )
+    assert (stack.language, stack.template, stack.port) == ("python", "existing", 7000)
+    assert stack.start_command == ("python", "-m", "worker")
+
+
+def test_dockerfile_does_not_hide_malformed_manifests(tmp_path: Path) -> None:
+    with pytest.raises(GeneratorError, match="malformed JSON"):
+        detect_files(tmp_path, {"package.json": "{", "Dockerfile": "FROM node:22\n"})
+
+
+def test_unknown_stack_says_what_was_looked_for(tmp_path: Path) -> None:
+    with pytest.raises(GeneratorError) as info:
+        detect_files(tmp_path, {"notes.txt": "hello\n"})
+    message = str(info.value)
+    assert "\n" not in message and "package.json" in message and ".github/autostack.yml" in message
