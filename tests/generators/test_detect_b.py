@@ -596,3 +596,77 @@ def test_dotnet_malformed_files(
     tmp_path: Path, files: dict[str, str], file: str, problem: str
 ) -> None:
     assert_one_line_error(tmp_path, files, file, problem)
+
+
+# --- Elixir ---------------------------------------------------------------------------
+
+MIX_EXS = """defmodule Shop.MixProject do
+  use Mix.Project
+
+  def project do
+    [app: :shop, version: "0.1.0", elixir: "~> 1.14", deps: deps()]
+  end
+
+  defp deps do
+    [{:plug_cowboy, "~> 2.7"}, {:ecto_sql, "~> 3.10"}]
+  end
+end
+"""
+
+
+def test_elixir_tool_versions_beats_mix_requirement(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {"mix.exs": MIX_EXS, "mix.lock": "%{}\n", "mise.toml": '[tools]\nelixir = "1.16.3"\n'},
+    )
+    assert (stack.runtime_version, stack.version_source) == ("1.16.3", "mise.toml")
+    assert stack.options["check_locked"] == "1"
+
+
+def test_elixir_mix_requirement_and_plain_app(tmp_path: Path) -> None:
+    stack = detect_files(tmp_path, {"mix.exs": MIX_EXS, "mix.lock": "%{}\n"})
+    assert (stack.runtime_version, stack.version_source) == ("1.14", "mix.exs")
+    assert stack.options["check_locked"] == "0"  # mix deps.get --check-locked needs 1.15
+    assert stack.framework is None
+    assert stack.serves_http is True  # plug_cowboy
+    assert stack.start_command == ("/app/bin/shop", "start")
+    assert stack.migrate_command is None
+    assert any("mix phx.gen.release" in line for line in stack.evidence)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("defmodule X.MixProject do\n  use Mix.Project\nend\n", "defines no project/0 function"),
+        ('defmodule X do\n  def project, do: [version: "1.0.0"]\nend\n', "has no 'app: :name'"),
+    ],
+)
+def test_elixir_malformed_mix_exs(tmp_path: Path, text: str, problem: str) -> None:
+    assert_one_line_error(tmp_path, {"mix.exs": text}, "mix.exs", problem)
+
+
+# --- Precedence between languages ------------------------------------------------------
+
+
+def test_rails_with_package_json_is_ruby(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "Gemfile": 'gem "rails"\n',
+            "config/application.rb": "module X; end\n",
+            "package.json": '{"scripts": {"start": "node server.js"}}',
+        },
+    )
+    assert (stack.language, stack.framework) == ("ruby", "rails")
+
+
+def test_phoenix_with_assets_package_json_is_elixir(tmp_path: Path) -> None:
+    stack = detect_files(
+        tmp_path,
+        {
+            "mix.exs": MIX_EXS.replace("{:plug_cowboy", '{:phoenix, "~> 1.7"}, {:plug_cowboy'),
+            "assets/package.json": '{"scripts": {"deploy": "vite build"}}',
+            "package.json": '{"scripts": {"start": "node server.js"}}',
+        },
+    )
+    assert (stack.language, stack.framework) == ("elixir", "phoenix")
