@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from generators.errors import GeneratorError
 from generators.model import AppConfig, Resources
 from generators.naming import validate_app_name
+from generators.yamlio import YAMLError, safe_load
 
 APP_CONFIG_FILE = ".github/autostack.yml"
 _RESOURCE_KEYS = {
@@ -39,7 +37,7 @@ _KEYS = (
 
 def parse_app_config(text: str, path: str = APP_CONFIG_FILE) -> AppConfig:
     try:
-        data = YAML(typ="safe").load(text)
+        data = safe_load(text)
     except YAMLError as exc:
         raise GeneratorError(path, f"malformed YAML: {' '.join(str(exc).split())[:200]}") from exc
     if data is None:

@@ -11,10 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from generators.errors import GeneratorError
+from generators.yamlio import YAMLError, safe_load
 
 CONFIG_FILE = "autostack.yaml"
 PERMISSIONS = ("read", "triage", "write", "maintain", "admin")  # GitHub's, weakest first
@@ -113,7 +111,7 @@ def overlay_dir(app: str, env: str) -> str:
 def parse_config(text: str, path: str = CONFIG_FILE) -> GitOpsConfig:
     """Parse and validate ``autostack.yaml`` text."""
     try:
-        data = YAML(typ="safe").load(text)
+        data = safe_load(text)
     except YAMLError as exc:
         raise GeneratorError(path, f"malformed YAML: {_first_line(exc)}") from exc
     if not isinstance(data, dict):
