@@ -48,7 +48,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = store or Store.open(settings.database_url)
+        db = store or Store.open(settings.database_url.get_secret_value())
         await run_in_threadpool(db.migrate)
         log.info("database ready at %s", settings.database_url_for_display)
         context = HandlerContext.build(

@@ -30,7 +30,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
 
 
 def _open(settings: Settings) -> Store:
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.database_url.get_secret_value())
     store.migrate()
     return store
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core.events import Event, IncomingDelivery
 from bot.store import DeliveryRow, Store
 
+DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[assignment]
 ERROR_TEXT_LIMIT = 2000
 WAITING_STATES = ("queued", "failed")
 RetryResult = Literal["requeued", "not_found", "not_retryable"]
@@ -100,8 +101,14 @@ class DeliveryQueue:
             next_attempt_at=now,
         )
         with self._store.write() as session:
-            result = session.execute(insert(DeliveryRow).values(**values).on_conflict_do_nothing())
-            return bool(getattr(result, "rowcount", 0) == 1)
+            # RETURNING tells inserted from ignored on every driver (rowcount may be -1).
+            statement = (
+                insert(DELIVERIES)
+                .values(**values)
+                .on_conflict_do_nothing()
+                .returning(DELIVERIES.c.delivery_id)
+            )
+            return session.execute(statement).first() is not None
 
     def claim(self, worker_id: str, lease: timedelta, now: datetime) -> Delivery | None:
         """Lease the next due delivery to ``worker_id``, or ``None`` if nothing is due."""
@@ -189,10 +196,11 @@ class DeliveryQueue:
             .where(D.delivery_id == delivery.delivery_id, D.state == "running")
             .where(D.lease_owner == delivery.lease_owner, D.attempts == delivery.attempts)
             .values(**values)
+            .returning(D.delivery_id)
             .execution_options(synchronize_session=False)
         )
         with self._store.write() as session:
-            return bool(getattr(session.execute(fenced), "rowcount", 0) == 1)
+            return session.execute(fenced).first() is not None
 
     def retry(self, delivery_id: str, now: datetime) -> RetryResult:
         """Queue a failed or dead delivery again, now, with a fresh attempt budget."""
@@ -201,10 +209,11 @@ class DeliveryQueue:
             update(D)
             .where(D.delivery_id == delivery_id, D.state.in_(("failed", "dead")))
             .values(state="queued", attempts=0, next_attempt_at=now, finished_at=None)
+            .returning(D.delivery_id)
             .execution_options(synchronize_session=False)
         )
         with self._store.write() as session:
-            if getattr(session.execute(requeue), "rowcount", 0) == 1:
+            if session.execute(requeue).first() is not None:
                 return "requeued"
             return "not_found" if session.get(D, delivery_id) is None else "not_retryable"
 

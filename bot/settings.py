@@ -42,8 +42,8 @@ class Settings(BaseSettings):
     argocd_token: SecretStr | None = None
     argocd_insecure: bool = False
     argocd_ca_file: Path | None = None
-    # May embed a password, so it stays out of repr; ``database_url_for_display`` masks it.
-    database_url: str = Field(default="", repr=False)
+    # May embed a password, so it is a secret too; ``database_url_for_display`` masks only that.
+    database_url: SecretStr = SecretStr("")
     data_dir: Path = Path(".autostack")
     public_url: str = "http://localhost:8000"
     # Operational knobs beyond the design's table; defaults suit one replica.
@@ -53,13 +53,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_database_url(self) -> Settings:
-        if not self.database_url:
-            self.database_url = f"sqlite:///{self.data_dir.resolve() / 'autostack.db'}"
+        if not self.database_url.get_secret_value():
+            default = f"sqlite:///{self.data_dir.resolve() / 'autostack.db'}"
+            self.database_url = SecretStr(default)
         return self
 
     @property
     def database_url_for_display(self) -> str:
-        return make_url(self.database_url).render_as_string(hide_password=True)
+        url = make_url(self.database_url.get_secret_value())
+        return url.render_as_string(hide_password=True)
 
     def private_key(self) -> SecretStr | None:
         """The App's PEM key, inline or read from ``..._PRIVATE_KEY_FILE``."""
