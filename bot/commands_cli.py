@@ -6,6 +6,7 @@ Each prints for a person and returns the process exit code (0 ok, 1 failure foun
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import uvicorn
@@ -25,6 +26,10 @@ def serve(settings: Settings, host: str, port: int) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    # The bot's own log lines (refused webhooks, failed deliveries) next to uvicorn's.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     return 0
 
