@@ -64,9 +64,10 @@ def app_files(
     projects = project_files(config)
     for env in config.environments:
         overlay_path = f"{overlay_dir(spec.name, env.name)}/{overlay.OVERLAY_FILE}"
-        text = _overlay(spec, config, env, read_existing(overlay_path), work, prod, min_replicas)
+        text, hpa = _overlay(
+            spec, config, env, read_existing(overlay_path), work, prod, min_replicas
+        )
         files[overlay_path] = text.encode()
-        hpa = HPA_COMPONENT in overlay.components(text, overlay_path)
         files[f"argocd/apps/{application_name(spec.name, env.name)}.yaml"] = application(
             spec, config, env, hpa=hpa
         )
@@ -199,7 +200,9 @@ def _validate_settings(spec: AppSpec, config: GitOpsConfig) -> None:
             raise GeneratorError(
                 APP_CONFIG, f"resources: {field} {quantity!r} is not a Kubernetes quantity"
             )
-    if spec.migrate_command is not None and not all(spec.migrate_command):
+    if spec.migrate_command is not None and not (
+        spec.migrate_command and all(spec.migrate_command)
+    ):
         raise GeneratorError(APP_CONFIG, "migrate: must be a non-empty command")
 
 
@@ -212,6 +215,8 @@ def _workload(spec: AppSpec, config: GitOpsConfig) -> Workload:
         service_port=80 if http else spec.port,
         health_path=spec.health_path if http else None,
         env_vars=tuple(sorted(spec.env.items())),
+        # No domain, no Ingress: a placeholder host would either route nothing or collide
+        # with another app's placeholder, and setting ingress.domain later adds it.
         has_ingress=http and bool(config.ingress_domain),
     )
 
@@ -224,8 +229,9 @@ def _overlay(
     work: Workload,
     prod: Environment,
     min_replicas: int,
-) -> str:
-    """A new overlay, or the user's with what the generator needs re-added."""
+) -> tuple[str, bool]:
+    """A new overlay, or the user's with what the generator needs re-added, and whether
+    it switches the HPA component on (the Application must then leave replicas alone)."""
     path = f"{overlay_dir(spec.name, env.name)}/{overlay.OVERLAY_FILE}"
     namespace = app_namespace(spec.name, env.name)
     host = config.ingress_host(spec.name, env.name) if work.has_ingress else None
@@ -234,7 +240,7 @@ def _overlay(
             text = existing.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise GeneratorError(path, "is not UTF-8 text") from exc
-        return overlay.ensure_managed(
+        text = overlay.ensure_managed(
             text,
             app=spec.name,
             namespace=namespace,
@@ -242,10 +248,11 @@ def _overlay(
             ingress_host=host,
             path=path,
         )
+        return text, HPA_COMPONENT in overlay.components(text, path)
     replicas = replicas_in(spec, env)
     # The autoscaler takes over where production runs more than one replica.
     hpa = env.name == prod.name and replicas >= 2
-    return render(
+    text = render(
         "kustomize/overlay/kustomization.yaml.j2",
         app=spec.name,
         env=env.name,
@@ -257,6 +264,7 @@ def _overlay(
         image=spec.image,
         placeholder=overlay.PLACEHOLDER_TAG,
     )
+    return text, hpa
 
 
 def _owned(app: str, template: str, context: dict[str, object]) -> bytes:

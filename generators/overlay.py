@@ -95,6 +95,8 @@ def ensure_managed(
     app has an Ingress, a patch that gives it this environment's host. Values already
     there (the user's tag, replicas, patches) are kept; with nothing missing the text
     comes back unchanged, byte for byte."""
+    if not _needs_completion(load_plain(text, path), app, ingress_host):
+        return text  # the common case, without the slower round trip
     data = load_round_trip(text, path)
     changed = False
     if "namespace" not in data:
@@ -123,6 +125,19 @@ def ensure_managed(
     return dump_round_trip(data, text) if changed else text
 
 
+def _needs_completion(data: dict[str, Any], app: str, ingress_host: str | None) -> bool:
+    resources = data.get("resources")
+    images = data.get("images")
+    return (
+        "namespace" not in data
+        or not isinstance(resources, list)
+        or not any(str(item).rstrip("/") == BASE for item in resources)
+        or bool(ingress_host and not _has_ingress_patch(data, app))
+        or not isinstance(images, list)
+        or not any(isinstance(e, dict) and e.get("name") == app for e in images)
+    )
+
+
 def ingress_host_patch(app: str, host: str) -> CommentedMap:
     """The JSON patch that gives the app's Ingress ``host`` in one environment."""
     operations = f"- op: replace\n  path: /spec/rules/0/host\n  value: {host}\n"
@@ -132,7 +147,7 @@ def ingress_host_patch(app: str, host: str) -> CommentedMap:
     )
 
 
-def _has_ingress_patch(data: CommentedMap, app: str) -> bool:
+def _has_ingress_patch(data: dict[str, Any], app: str) -> bool:
     for patch in data.get("patches") or []:
         if not isinstance(patch, dict):
             continue
@@ -160,11 +175,21 @@ def _before(data: CommentedMap, key: str) -> int:
 
 def components(text: str, path: str = OVERLAY_FILE) -> tuple[str, ...]:
     """The overlay's ``components:`` entries."""
-    root = _compose(text, path)
-    node = _mapping_value(root, "components")
-    if not isinstance(node, SequenceNode):
+    entries = load_plain(text, path).get("components")
+    if not isinstance(entries, list):
         return ()
-    return tuple(str(item.value) for item in node.value if isinstance(item, ScalarNode))
+    return tuple(str(item) for item in entries if isinstance(item, str))
+
+
+def load_plain(text: str, path: str = OVERLAY_FILE) -> dict[str, Any]:
+    """Load an overlay for reading only (no comments kept, several times faster)."""
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        raise GeneratorError(path, f"malformed YAML: {_one_line(exc)}") from exc
+    if not isinstance(data, dict):
+        raise GeneratorError(path, "must be a Kustomization mapping")
+    return data
 
 
 def load_round_trip(text: str, path: str = OVERLAY_FILE) -> CommentedMap:
