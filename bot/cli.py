@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from generators.errors import GeneratorError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 app = typer.Typer(
     name="autostack",
@@ -72,6 +75,78 @@ def generate(
     except GeneratorError as exc:
         fail(str(exc))
     raise typer.Exit(code)
+
+
+def _settings(database_url: str | None, data_dir: Path | None) -> Settings:
+    """Settings from the environment, with the command line's overrides on top."""
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
+    overrides: dict[str, object] = {}
+    if database_url:
+        overrides["database_url"] = database_url
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # validated by pydantic
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"AUTOSTACK_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        fail(f"invalid configuration: {problems}")
+
+
+DATABASE_URL = typer.Option(None, help="Overrides AUTOSTACK_DATABASE_URL.")
+DATA_DIR = typer.Option(None, help="Overrides AUTOSTACK_DATA_DIR.")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    database_url: str | None = DATABASE_URL,
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """Serve the GitHub App: webhooks, health, readiness and metrics."""
+    from bot import commands_cli
+
+    raise typer.Exit(commands_cli.serve(_settings(database_url, data_dir), host, port))
+
+
+@app.command()
+def deliveries(
+    action: str | None = typer.Argument(None, help="'retry' to retry a delivery."),
+    delivery_id: str | None = typer.Argument(None, help="The delivery to retry."),
+    failed: bool = typer.Option(False, "--failed", help="Only failed and dead deliveries."),
+    database_url: str | None = DATABASE_URL,
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """List stored webhook deliveries, or `retry ID` one of them."""
+    from bot import commands_cli
+
+    settings = _settings(database_url, data_dir)
+    if action is None:
+        raise typer.Exit(commands_cli.deliveries(settings, failed))
+    if action != "retry" or not delivery_id:
+        fail("usage: autostack deliveries [--failed] | autostack deliveries retry ID")
+    raise typer.Exit(commands_cli.retry_delivery(settings, delivery_id))
+
+
+@app.command()
+def audit(
+    app_name: str | None = typer.Option(None, "--app", help="Only this app."),
+    env: str | None = typer.Option(None, help="Only this environment."),
+    verify: bool = typer.Option(False, "--verify", help="Check the hash chain."),
+    database_url: str | None = DATABASE_URL,
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """Show the audit log of commands, decisions and actions; --verify checks its chain."""
+    from bot import commands_cli
+
+    settings = _settings(database_url, data_dir)
+    raise typer.Exit(commands_cli.audit(settings, app_name, env, verify))
 
 
 @app.command()
