@@ -61,7 +61,6 @@ def app_files(
     min_replicas = max(2, replicas_in(spec, prod))
     files = base_files(spec, config, work)
     files.update(hpa_files(spec.name, min_replicas))
-    projects = project_files(config)
     for env in config.environments:
         overlay_path = f"{overlay_dir(spec.name, env.name)}/{overlay.OVERLAY_FILE}"
         text, hpa = _overlay(
@@ -73,7 +72,8 @@ def app_files(
         )
         project = project_path(env.name)
         if read_existing(project) is None:
-            files[project] = projects[project]
+            # Added to autostack.yaml after init: the environment still needs its project.
+            files[project] = project_files(config)[project]
     return dict(sorted(files.items()))
 
 
