@@ -85,7 +85,7 @@ def detect(tree: SourceTree) -> Stack:
     raise GeneratorError(
         tree.display_root,
         "no supported stack found; looked for " + ", ".join(LOOKED_FOR),
-        hint="set 'command' and 'port' in .github/autostack.yml or add a Dockerfile",
+        hint="add a Dockerfile (AutoStack then generates the rest), or --path for a monorepo",
     )
 
 
