@@ -133,7 +133,17 @@ def _wrong_target_port(objects: Objects) -> Objects:
     return objects
 
 
+def _ingress_to_nowhere(objects: Objects) -> Objects:
+    for obj in objects:
+        if obj["kind"] == "Ingress":
+            obj["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {
+                "name": "https"
+            }
+    return objects
+
+
 CROSS_WEAKENINGS: dict[str, Callable[[Objects], Objects]] = {
+    "Ingress port unknown": _ingress_to_nowhere,
     "no PDB": lambda objects: _without(objects, "PodDisruptionBudget"),
     "no NetworkPolicy": lambda objects: _without(objects, "NetworkPolicy"),
     "no ServiceAccount": lambda objects: _without(objects, "ServiceAccount"),

@@ -84,6 +84,8 @@ def assert_all_hardened(objects: list[dict[str, Any]], uid: int = APP_UID) -> No
         _check_wiring(obj, objects)
     for service in _of_kind(objects, "Service"):
         _check_service(service, workloads)
+    for ingress in _of_kind(objects, "Ingress"):
+        _check_ingress(ingress, _of_kind(objects, "Service"))
     for hpa in _of_kind(objects, "HorizontalPodAutoscaler"):
         target = hpa["spec"]["scaleTargetRef"]
         matches = [
@@ -220,6 +222,21 @@ def _check_service(service: dict[str, Any], workloads: list[dict[str, Any]]) -> 
             assert target_port in port_names, (
                 f"Service {_name(service)}: targetPort {target_port} is no container port"
             )
+
+
+def _check_ingress(ingress: dict[str, Any], services: list[dict[str, Any]]) -> None:
+    """kube-score ingress-targets-service: every backend names a Service and its port."""
+    ports = {_name(s): s["spec"]["ports"] for s in services}
+    for rule in ingress["spec"].get("rules", []):
+        for path in rule.get("http", {}).get("paths", []):
+            backend = path["backend"]["service"]
+            where = f"Ingress {_name(ingress)}: backend {backend['name']}"
+            assert backend["name"] in ports, f"{where} is not a rendered Service"
+            port = backend["port"]
+            assert any(
+                p.get("name") == port.get("name") or p["port"] == port.get("number")
+                for p in ports[backend["name"]]
+            ), f"{where} has no port {port}"
 
 
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
