@@ -85,7 +85,9 @@ def detect(tree: SourceTree) -> Stack:
     raise GeneratorError(
         tree.display_root,
         "no supported stack found; looked for " + ", ".join(LOOKED_FOR),
-        hint="add a Dockerfile (AutoStack then generates the rest), or --path for a monorepo",
+        hint="add a Dockerfile and AutoStack generates the rest (port and health_path go in "
+        ".github/autostack.yml), or point --path or 'path:' in .github/autostack.yml at the "
+        "app's subdirectory",
     )
 
 
