@@ -21,6 +21,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.scalarstring import LiteralScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from generators import yamlio
 from generators.errors import GeneratorError
 
 OVERLAY_FILE = "kustomization.yaml"
@@ -182,10 +183,10 @@ def components(text: str, path: str = OVERLAY_FILE) -> tuple[str, ...]:
 
 
 def load_plain(text: str, path: str = OVERLAY_FILE) -> dict[str, Any]:
-    """Load an overlay for reading only (no comments kept, several times faster)."""
+    """Load an overlay for reading only (LibYAML: no comments kept, far faster)."""
     try:
-        data = YAML(typ="safe", pure=True).load(text)
-    except YAMLError as exc:
+        data = yamlio.safe_load(text)
+    except yamlio.YAMLError as exc:
         raise GeneratorError(path, f"malformed YAML: {_one_line(exc)}") from exc
     if not isinstance(data, dict):
         raise GeneratorError(path, "must be a Kustomization mapping")
