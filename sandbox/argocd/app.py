@@ -100,7 +100,7 @@ class FaultsAndLog:
 
 
 def _route_template(scope: Scope) -> str:
-    for route in scope["app"].router.routes:
+    for route in api.router.routes:
         match, _ = route.matches(scope)
         if match == Match.FULL:
             return str(getattr(route, "path", scope["path"]))
