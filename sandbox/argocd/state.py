@@ -55,7 +55,7 @@ class ArgoState(Controller):
         poll_interval: float = 180.0,
         progressing_seconds: float = 2.0,
         clock: Clock | None = None,
-        worker_interval: float = 0.05,
+        worker_interval: float = 0.2,
     ):
         credentials = None
         if repo_password is not None:

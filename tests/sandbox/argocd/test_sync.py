@@ -138,3 +138,18 @@ def test_removed_objects_are_pruned_only_when_asked(sandbox: Sandbox) -> None:
     service = next(r for r in status["resources"] if r["kind"] == "Service")
     assert service["requiresPruning"] is True
     assert status["sync"]["status"] == "OutOfSync"
+
+
+def test_the_controller_polls_on_its_interval_and_drops_removed_apps(sandbox: Sandbox) -> None:
+    sandbox.repo.set_image("web", "dev", "v5")
+    sandbox.repo.write("argocd/sets/api.yaml", "# api moved elsewhere\n")
+    head = sandbox.repo.commit("Remove the api ApplicationSet")
+    sandbox.advance(3599)
+    assert sandbox.client.app("web-dev")["status"]["sync"]["revision"] != head
+    sandbox.advance(2)
+    status = sandbox.client.app("web-dev")["status"]
+    assert status["history"][-1]["revision"] == head  # Argo CD syncs to the head it compared
+    assert status["summary"]["images"] == ["ghcr.io/acme/web:v5"]
+    listed = sandbox.client.get("/api/v1/applications").json()["items"]
+    assert [a["metadata"]["name"] for a in listed] == ["web-dev", "web-prod"]
+    assert sandbox.client.get("/api/v1/applications/api-dev").status_code == 404
