@@ -64,13 +64,16 @@ def render_all(overlays: list[Path]) -> float:
     return time.perf_counter() - start
 
 
-def regen_median(source: Path, gitops: Path, name: str, runs: int = 15) -> float:
-    times = []
+def regen_medians(source: Path, repos: list[Path], name: str, runs: int = 41) -> list[float]:
+    """Median time to regenerate ``name`` in each repo, runs interleaved so that drift in
+    the machine's load affects every repo alike."""
+    times: list[list[float]] = [[] for _ in repos]
     for _ in range(runs):
-        start = time.perf_counter()
-        regenerate(source, gitops, name)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for i, gitops in enumerate(repos):
+            start = time.perf_counter()
+            regenerate(source, gitops, name)
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -97,8 +100,7 @@ def main() -> None:
         )
         small, _ = make_repo(workdir / "small", 10, sources)
         probe = sources[0]
-        big_t = regen_median(probe, gitops, "app-0000")
-        small_t = regen_median(probe, small, "app-0000")
+        big_t, small_t = regen_medians(probe, [gitops, small], "app-0000")
         print(
             f"regenerate one app: {big_t * 1000:.2f} ms in a {args.apps}-app repo, "
             f"{small_t * 1000:.2f} ms in a 10-app repo, ratio {big_t / small_t:.2f}"
