@@ -90,10 +90,14 @@ def _cgi_env(state: GitHubState, request: Request, path_info: str, user: str) ->
 
 async def _feed(request: Request, proc: asyncio.subprocess.Process) -> None:
     assert proc.stdin is not None
-    async for chunk in request.stream():
-        proc.stdin.write(chunk)
-        await proc.stdin.drain()
-    proc.stdin.close()
+    try:
+        async for chunk in request.stream():
+            proc.stdin.write(chunk)
+            await proc.stdin.drain()
+        proc.stdin.close()
+    except (BrokenPipeError, ConnectionResetError):
+        # http-backend may answer and exit before reading all of the body; its answer stands.
+        return
 
 
 async def _read_headers(stdout: asyncio.StreamReader) -> tuple[int, dict[str, str]]:

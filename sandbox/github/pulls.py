@@ -355,8 +355,10 @@ def create_review(
         "submitted_at": state.clock(),
     }
     state.store.put("review", review["id"], review, key(repo, pr["number"]))
+    shaped = review_shape(state, repo, review)
+    shaped["state"] = shaped["state"].lower()  # webhooks spell review states in lower case
     payload = {
-        "review": review_shape(state, repo, review),
+        "review": shaped,
         "pull_request": shape(state, pr, full=False),
     }
     state.emit("pull_request_review", "submitted", payload, repo, actor)
