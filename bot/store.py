@@ -135,6 +135,57 @@ class LockWaiterRow(Base):
     ttl_seconds: Mapped[float] = mapped_column(Float)
 
 
+DEPLOYMENT_STATES = (
+    "waiting_for_build",
+    "queued",
+    "committing",
+    "awaiting_merge",
+    "syncing",
+    "succeeded",
+    "failed",
+    "superseded",
+    "timed_out",
+)
+
+
+class DeploymentRow(Base):
+    """One deployment (or rollback) of an app to an environment, from request to verdict.
+
+    Argo CD stays the record of truth for what runs; this row tracks the work AutoStack is
+    doing, so a restarted bot resumes following where it left off.
+    """
+
+    __tablename__ = "deployments"
+    __table_args__ = (
+        CheckConstraint(f"state IN {DEPLOYMENT_STATES}", name="ck_deployments_state"),
+        # A retried delivery finds the deployment it created instead of making another.
+        UniqueConstraint("delivery_id", "app", "env", name="uq_deployments_delivery"),
+        Index("ix_deployments_app_env_state", "app", "env", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # deploy | promote | rollback | auto
+    app: Mapped[str] = mapped_column(String(100))
+    env: Mapped[str] = mapped_column(String(100))
+    app_repo: Mapped[str] = mapped_column(String(200))
+    source_sha: Mapped[str | None] = mapped_column(String(40))
+    image: Mapped[str | None] = mapped_column(String(500))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    delivery_id: Mapped[str] = mapped_column(String(100))
+    issue_number: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    gitops_sha: Mapped[str | None] = mapped_column(String(40))
+    gitops_pr: Mapped[int | None] = mapped_column(Integer)
+    github_deployment_id: Mapped[int | None] = mapped_column(BigInteger)
+    check_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 def normalize_url(url: str) -> str:
     """Point bare PostgreSQL URLs at psycopg 3, the driver we ship."""
     for prefix in ("postgresql://", "postgres://"):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from bot.store import Base, Store, make_engine, normalize_url
+from bot.store import MIGRATIONS_DIR, Base, Store, make_engine, normalize_url
 
 
 def test_migrated_schema_matches_the_models(store: Store) -> None:
@@ -16,7 +18,9 @@ def test_migrated_schema_matches_the_models(store: Store) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == "0001"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert version == ScriptDirectory.from_config(config).get_current_head()
 
 
 def test_migrate_twice_is_a_no_op_and_creates_the_data_dir(tmp_path: Path) -> None:
