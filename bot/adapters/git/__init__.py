@@ -1,0 +1,11 @@
+"""The git adapter: the GitOps repository through the ``git`` CLI, over a locked clone cache.
+
+Use ``GitRepo`` (or code against ``GitRepoPort``); values come back as ``CommitResult`` and
+``CommitInfo``, never as git objects.
+"""
+
+from bot.adapters.git.parsing import CommitInfo
+from bot.adapters.git.repo import CommitResult, Edit, GitRepo, GitRepoPort, Reader
+from bot.adapters.git.runner import Identity
+
+__all__ = ["CommitInfo", "CommitResult", "Edit", "GitRepo", "GitRepoPort", "Identity", "Reader"]
