@@ -110,7 +110,9 @@ def _commit(fields: Sequence[str]) -> CommitInfo:
     trailers = parse_trailers(message)
     reverted = [s.lower() for s in trailers.get(ROLLBACK_OF, ())]
     # A hand-made ``git revert`` carries no trailer, only git's own sentence.
-    reverted += [s for s in REVERTS_LINE.findall(message) if s not in reverted]
+    for short in REVERTS_LINE.findall(message):
+        if not any(known.startswith(short) or short.startswith(known) for known in reverted):
+            reverted.append(short)
     return CommitInfo(
         sha=sha,
         parents=tuple(parents.split()),

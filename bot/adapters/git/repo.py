@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -105,7 +104,7 @@ class GitRepo:
         max_attempts: int = 5,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
-        run: RunFunction = subprocess.run,
+        run: RunFunction | None = None,
     ):
         self.full_name = full_name
         self._runner = GitRunner(

@@ -10,12 +10,15 @@ stored by git either.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.adapters.git.parsing import classify, scrub
 from bot.core.errors import AutostackError, TransientError
@@ -92,7 +95,7 @@ class GitRunner:
         *,
         identity: Identity | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        run: RunFunction = subprocess.run,
+        run: RunFunction | None = None,
         extra_env: Mapping[str, str] | None = None,
         label: str = "",
     ):
@@ -100,7 +103,7 @@ class GitRunner:
         self._token_provider = token_provider
         self.identity = identity or Identity()
         self.timeout = timeout
-        self._run = run
+        self._run = run or run_in_own_group
         self._extra_env = dict(extra_env or {})
         self._label = f"{label}: " if label else ""  # which repository, for the operator
         self._secrets: list[str] = []  # every token handed out, to scrub from any output
@@ -183,3 +186,22 @@ def _install_askpass(directory: Path) -> Path:
         os.chmod(temporary, 0o700)
         os.replace(temporary, path)  # atomic, so a concurrent git never runs half a script
     return path
+
+
+def run_in_own_group(
+    argv: list[str], *, input: bytes | None = None, timeout: float | None = None, **options: Any
+) -> subprocess.CompletedProcess[bytes]:
+    """``subprocess.run`` that, on timeout, kills git together with its helpers (a hung
+    ``git-remote-https`` or server-side hook would otherwise outlive it)."""
+    options.pop("check", None)
+    if input is not None:
+        options["stdin"] = subprocess.PIPE
+    with subprocess.Popen(argv, start_new_session=True, **options) as process:
+        try:
+            stdout, stderr = process.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+        return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
