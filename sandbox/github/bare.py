@@ -303,18 +303,28 @@ def changed_paths(repo: Path, before: str | None, after: str) -> dict[str, list[
 
 
 def diff_stats(repo: Path, base: str, head: str) -> tuple[int, int, list[dict[str, object]]]:
-    """(additions, deletions, files) between two commits, like GitHub's compare."""
+    """(additions, deletions, files) between two commits, like GitHub's compare: each file
+    has its name, status, blob sha and line counts."""
+    raw = git(repo, "diff", "--no-renames", "--raw", "--no-abbrev", "-z", base, head).decode()
+    fields = [f for f in raw.split("\0") if f]
+    blobs: dict[str, tuple[str, str]] = {}
+    for meta, name in zip(fields[0::2], fields[1::2], strict=False):
+        _, _, old_sha, new_sha, status = meta.lstrip(":").split()
+        kind = {"A": "added", "D": "removed"}.get(status[0], "modified")
+        blobs[name] = (kind, old_sha if kind == "removed" else new_sha)
     out = git(repo, "diff", "--no-renames", "--numstat", "-z", base, head).decode()
     files: list[dict[str, object]] = []
     adds = dels = 0
     for record in out.split("\0"):
-        if not record:
-            continue
         parts = record.split("\t")
         if len(parts) < 3:
             continue
         a = int(parts[0]) if parts[0].isdigit() else 0
         d = int(parts[1]) if parts[1].isdigit() else 0
         adds, dels = adds + a, dels + d
-        files.append({"filename": parts[2], "additions": a, "deletions": d, "changes": a + d})
+        kind, sha = blobs.get(parts[2], ("modified", ZERO_SHA))
+        files.append(
+            {"sha": sha, "filename": parts[2], "status": kind, "additions": a, "deletions": d}
+            | {"changes": a + d}
+        )
     return adds, dels, files

@@ -61,11 +61,21 @@ def git_commit(state: GitHubState, repo: Doc, sha: str) -> Doc:
     }
 
 
-def _account_for(state: GitHubState, p: bare.Person) -> Doc | None:
-    for acct in (state.account(p.name), state.account(p.email.split("@")[0])):
+WEB_FLOW = {"login": "web-flow", "id": 19864447, "type": "User"}
+
+
+def _account_for(state: GitHubState, p: bare.Person) -> Doc:
+    """The account behind a git signature; ``{}`` when none matches (GitHub's empty object)."""
+    bot = state.actor(None)
+    if p.email == bot["email"]:
+        return shapes.user(state.public_url, bot)
+    if p.email == "noreply@github.com":
+        return shapes.user(state.public_url, WEB_FLOW)
+    local = p.email.split("@")[0].split("+")[-1]
+    for acct in (state.account(p.name), state.account(local)):
         if acct is not None:
             return shapes.user(state.public_url, acct)
-    return None
+    return {}
 
 
 def commit(state: GitHubState, repo: Doc, sha: str, with_files: bool = False) -> Doc:
@@ -100,10 +110,23 @@ def commit(state: GitHubState, repo: Doc, sha: str, with_files: bool = False) ->
         parent = info.parents[0] if info.parents else bare.write_tree(path, None, {})
         adds, dels, files = bare.diff_stats(path, parent, sha)
         shape["stats"] = {"total": adds + dels, "additions": adds, "deletions": dels}
-        shape["files"] = [
-            dict(f, status="modified", sha=None, blob_url="", raw_url="") for f in files
-        ]
+        shape["files"] = diff_entries(state, repo, files, sha)
     return shape
+
+
+def diff_entries(state: GitHubState, repo: Doc, files: list[Doc], head: str) -> list[Doc]:
+    """GitHub's ``diff-entry`` shape for files from ``bare.diff_stats``."""
+    api = shapes.repo_api(state.public_url, repo)
+    html = f"{state.public_url}/{shapes.full_name(repo)}"
+    return [
+        {
+            **f,
+            "blob_url": f"{html}/blob/{head}/{f['filename']}",
+            "raw_url": f"{html}/raw/{head}/{f['filename']}",
+            "contents_url": f"{api}/contents/{f['filename']}?ref={head}",
+        }
+        for f in files
+    ]
 
 
 def git_ref(state: GitHubState, repo: Doc, ref: str, sha: str) -> Doc:

@@ -64,7 +64,7 @@ def install(
     }
     if account["type"] == "Organization":
         body["organization"] = shapes.organization(state.public_url, account)
-    body["requester"] = None
+    body["requester"] = shapes.user(state.public_url, sender)
     state.emit("installation", "created", body, None, sender)
     return inst
 
@@ -95,7 +95,7 @@ def change_repos(
             "repository_selection": inst["repository_selection"],
             "repositories_added": [repo_brief(r) for r in repos] if action == "added" else [],
             "repositories_removed": [repo_brief(r) for r in repos] if action == "removed" else [],
-            "requester": None,
+            "requester": shapes.user(state.public_url, sender),
         }
         state.emit("installation_repositories", action, body, None, sender)
     return inst

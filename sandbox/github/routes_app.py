@@ -127,7 +127,9 @@ def rate_limit(ctx: Ctx) -> Doc:
         "remaining": budget.remaining,
         "reset": budget.reset,
     }
-    return {"resources": {"core": rate}, "rate": rate}
+    # Only the REST budget is counted; the other resources report a full budget.
+    full = {"limit": 30, "used": 0, "remaining": 30, "reset": budget.reset}
+    return {"resources": {"core": rate, "search": full, "graphql": dict(rate)}, "rate": rate}
 
 
 def new_manifest_code(state: GitHubState, manifest: Doc) -> str:

@@ -121,7 +121,7 @@ def get_deployment(ctx: Ctx) -> Doc:
 def status_shape(ctx: Ctx, repo: Doc, deployment: Doc, doc: Doc) -> Doc:
     api = shapes.repo_api(ctx.base, repo)
     creator = ctx.state.account(doc["creator"]) or ctx.state.actor(None)
-    return {
+    shaped: Doc = {
         "url": f"{api}/deployments/{deployment['id']}/statuses/{doc['id']}",
         "id": doc["id"],
         "node_id": shapes.node_id("DeploymentStatus", doc["id"]),
@@ -135,9 +135,12 @@ def status_shape(ctx: Ctx, repo: Doc, deployment: Doc, doc: Doc) -> Doc:
         "deployment_url": f"{api}/deployments/{deployment['id']}",
         "repository_url": api,
         "environment_url": doc.get("environment_url") or "",
-        "log_url": doc.get("log_url") or doc.get("target_url") or "",
         "performed_via_github_app": _via_app(ctx, doc),
     }
+    log_url = doc.get("log_url") or doc.get("target_url")
+    if log_url:  # GitHub omits an unset log URL (an empty one is not a URI)
+        shaped["log_url"] = log_url
+    return shaped
 
 
 def create_deployment_status(ctx: Ctx) -> Reply:

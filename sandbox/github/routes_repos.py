@@ -189,7 +189,7 @@ def compare(ctx: Ctx) -> Doc:
         "behind_by": len(behind),
         "total_commits": len(ahead),
         "commits": [commits.commit(state, repo, sha) for sha in ahead[:250]],
-        "files": [dict(f, sha=None, status="modified", blob_url="", raw_url="") for f in files],
+        "files": commits.diff_entries(state, repo, files, head_sha),
     }
 
 

@@ -242,9 +242,18 @@ def integration(base: str, app: Doc, owner: Doc) -> Doc:
 
 
 def installation(base: str, inst: Doc, app: Doc, account: Doc) -> Doc:
+    # GitHub's description of ``GET /app/installations`` requires the Enterprise fields of
+    # the account too (an ``allOf``); a user carrying them satisfies both readings.
+    owner = user(base, account)
+    owner.update(
+        name=account.get("name"),
+        slug=account["login"].lower(),
+        created_at=iso(account.get("created_at") or inst["created_at"]),
+        updated_at=iso(account.get("created_at") or inst["created_at"]),
+    )
     return {
         "id": inst["id"],
-        "account": user(base, account),
+        "account": owner,
         "repository_selection": inst["repository_selection"],
         "access_tokens_url": f"{base}/app/installations/{inst['id']}/access_tokens",
         "repositories_url": f"{base}/installation/repositories",

@@ -19,6 +19,7 @@ from sandbox.github.delivery import Dispatcher
 from sandbox.github.faults import Faults
 from sandbox.github.identity import AppIdentity, load_or_create_key, new_webhook_secret
 from sandbox.github.store import Doc, Store
+from sandbox.github.webhook_shapes import webhook_view
 
 TOKEN_LIFETIME = 3600
 PERMISSION_LEVELS = ["none", "read", "triage", "write", "maintain", "admin"]
@@ -326,7 +327,7 @@ class GitHubState:
                 "id": inst["id"],
                 "node_id": shapes.node_id("Installation", inst["id"]),
             }
-        return self.webhooks.enqueue(event, action, payload)
+        return self.webhooks.enqueue(event, action, webhook_view(payload))
 
     def repo_shape(self, repo: Doc, permission: str | None = None, timestamps: str = "iso") -> Doc:
         owner = self.account(repo["owner"])
@@ -346,4 +347,6 @@ class GitHubState:
             if acct is not None:
                 return acct
         app = self.app_doc()
-        return {"login": f"{app['slug']}[bot]", "id": app["bot_id"], "type": "Bot"}
+        login = f"{app['slug']}[bot]"
+        email = f"{app['bot_id']}+{login}@users.noreply.github.com"
+        return {"login": login, "id": app["bot_id"], "type": "Bot", "name": login, "email": email}
