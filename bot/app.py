@@ -8,7 +8,7 @@ extra readiness checks are injected, never imported from here.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -29,6 +29,9 @@ from bot.worker import Worker, WorkerPool
 log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], None]
 """Raises (with a short message) when the bot should not receive traffic."""
+StartHook = Callable[[HandlerContext], Callable[[], None] | None]
+"""Starts a background job (the Argo CD watcher) with the handlers' context at start-up;
+returns how to stop it."""
 
 
 def create_app(
@@ -40,10 +43,15 @@ def create_app(
     clock: Clock | None = None,
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     idle_wait: float = 1.0,
+    metrics: Metrics | None = None,
+    extras: Mapping[str, Any] | None = None,
+    on_start: Sequence[StartHook] = (),
 ) -> FastAPI:
-    """The app; ``store`` and ``clock`` default to the configured database and wall clock."""
+    """The app; ``store`` and ``clock`` default to the configured database and wall clock.
+    ``extras`` reach handlers as ``ctx.extras`` (the adapters); ``on_start`` hooks start
+    background jobs next to the workers."""
     clock = clock or SystemClock()
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     routes = router or Router()
 
     @asynccontextmanager
@@ -52,7 +60,12 @@ def create_app(
         await run_in_threadpool(db.migrate)
         log.info("database ready at %s", settings.database_url_for_display)
         context = HandlerContext.build(
-            settings, db, clock, metrics=metrics, github_factory=github_factory
+            settings,
+            db,
+            clock,
+            metrics=metrics,
+            github_factory=github_factory,
+            **dict(extras or {}),
         )
         lease = timedelta(seconds=settings.delivery_lease_seconds)
         workers = [
@@ -68,9 +81,12 @@ def create_app(
         )
         app.state.readiness_checks["database"] = db.ping
         pool.start()
+        stops = [stop for hook in on_start if (stop := hook(context)) is not None]
         try:
             yield
         finally:
+            for stop in stops:
+                await run_in_threadpool(stop)
             await run_in_threadpool(pool.stop)
             if store is None:
                 db.dispose()

@@ -178,6 +178,11 @@ class GitHubAdapter(Reporting):
         blob = api.call("GET", f"{repo_path(repo)}/git/blobs/{doc['sha']}", f"read {path}")
         return base64.b64decode(blob["content"])
 
+    def resolve_ref(self, repo: str, ref: str) -> str:
+        url = f"{repo_path(repo)}/commits/{_quoted(ref)}"
+        doc = self._api(repo).call("GET", url, f"resolve {ref} in {repo}")
+        return str(doc["sha"])
+
     def permission(self, repo: str, user: str) -> Permission:
         url = path("{}/collaborators/{}/permission", repo_path(repo), user)
         try:

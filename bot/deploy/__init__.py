@@ -1,0 +1,1 @@
+"""Deployments from request to verdict: records, landing on the GitOps repo, reporting."""

@@ -1,0 +1,214 @@
+"""Comment commands on app-repository issues and pull requests: parse, acknowledge,
+authorize, then hand over to the deployment engine (or answer ``/status``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.core.commands import (
+    Deploy,
+    Ignore,
+    Promote,
+    Reply,
+    Rollback,
+    Status,
+    command_text,
+    parse_comment,
+)
+from bot.core.events import Event
+from bot.core.messages import refusal_comment, reply_comment
+from bot.core.policy import Facts, PrState, Refused, authorize, request_for
+from bot.deploy.engine import Deployer
+from bot.deploy.landing import deployed_image
+from bot.deploy.records import NewDeployment
+from bot.handlers import services_of
+from bot.ports import NotFound, PullInfo
+from bot.router import HandlerContext, Router
+from bot.services import Services
+from generators.config import Environment, GitOpsConfig
+from generators.overlay import PLACEHOLDER_TAG
+
+router = Router()
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")  # images are tagged with the commit they were built from
+
+
+@router.register("issue_comment", action="created")
+def on_comment(event: Event, ctx: HandlerContext) -> None:
+    payload = event.payload
+    body = str((payload.get("comment") or {}).get("body") or "")
+    services = services_of(ctx)
+    if not body.lstrip().startswith("/") or event.repository in (None, services.gitops_repo):
+        return  # only commands, and only in app repositories
+    config = services.config()
+    parsed = parse_comment(
+        body, environments=config.environment_names, sender_is_bot=_sender_is_bot(payload)
+    )
+    if isinstance(parsed, Ignore):
+        return
+    call = Call(event, ctx, services, config)
+    services.github.react(call.repo, int(payload["comment"]["id"]), "eyes")
+    if isinstance(parsed, Reply):
+        call.answer(reply_comment(event.delivery_id, parsed.text), f"replied: {parsed.kind}")
+        return
+    ctx.metrics.commands.labels(command=parsed.name, outcome="received").inc()
+    if isinstance(parsed, Status):
+        from bot.handlers.status import answer_status
+
+        answer_status(call, parsed)
+    elif isinstance(parsed, Rollback):
+        from bot.handlers.rollback import request_rollback
+
+        request_rollback(call, parsed)
+    else:
+        request_deploy(call, parsed)
+
+
+class Call:
+    """One command in one comment: who asked where, and how to answer them."""
+
+    def __init__(self, event: Event, ctx: HandlerContext, services: Services, config: GitOpsConfig):
+        self.event, self.ctx, self.services, self.config = event, ctx, services, config
+        self.repo = str(event.repository)
+        issue = event.payload.get("issue") or {}
+        self.number = int(issue["number"])
+        self.is_pr = bool(issue.get("pull_request"))
+        self.actor = event.sender or "unknown"
+
+    def answer(self, body: str, summary: str) -> None:
+        self.services.github.upsert_comment(self.repo, self.number, self.event.delivery_id, body)
+        self.audit("command", summary)
+
+    def audit(self, kind: str, summary: str, **details: Any) -> None:
+        self.ctx.audit.record(
+            kind,  # type: ignore[arg-type]
+            actor=self.actor,
+            summary=summary,
+            delivery_id=self.event.delivery_id,
+            **details,
+        )
+
+    def refuse(self, command: str, reason: str, env: str | None) -> None:
+        self.answer(
+            refusal_comment(self.event.delivery_id, command, self.actor, reason),
+            f"refused {command}: {reason}",
+        )
+        self.ctx.metrics.commands.labels(command=command.split()[0][1:], outcome="refused").inc()
+
+    def app(self) -> str | None:
+        app = self.services.app_for_repo(self.repo)
+        if app is None:
+            self.answer(
+                reply_comment(
+                    self.event.delivery_id,
+                    f"{self.repo} is not deployed by AutoStack yet: merge its onboarding pull "
+                    f"request in {self.services.gitops_repo} first.",
+                ),
+                "refused: app not onboarded",
+            )
+        return app
+
+
+def request_deploy(call: Call, command: Deploy | Promote) -> None:
+    app = call.app()
+    if app is None:
+        return
+    env_name = command.env if isinstance(command, Deploy) else command.target_env
+    env = call.config.environment(env_name)
+    pr = call.services.github.pull(call.repo, call.number) if call.is_pr else None
+    image: str | None = None
+    if isinstance(command, Promote):
+        image = _promoted_image(call, app, command.source_env)
+        if image is None:
+            return
+        tag = image.rpartition(":")[2]
+        sha = tag if FULL_SHA.match(tag) else None
+    else:
+        sha = _target_sha(call, command, pr)
+        if sha is None:
+            return
+    text = command_text(command)
+    request = request_for(command, repo=call.repo, actor=call.actor, target_sha=sha)
+    decision = authorize(request, env, _facts(call, env, pr, sha))
+    refused = isinstance(decision, Refused)
+    call.audit(
+        "decision",
+        f"{text}: {'refused' if refused else 'allowed'}",
+        app=app,
+        env=env_name,
+        reason=decision.reason if isinstance(decision, Refused) else None,
+    )
+    if isinstance(decision, Refused):
+        call.refuse(text, decision.reason, env_name)
+        return
+    Deployer(call.ctx, call.services).request(
+        NewDeployment(
+            kind="promote" if isinstance(command, Promote) else "deploy",
+            app=app,
+            env=env_name,
+            app_repo=call.repo,
+            requested_by=call.actor,
+            delivery_id=call.event.delivery_id,
+            source_sha=sha,
+            image=image,
+            issue_number=call.number,
+            details={"command": text},
+        )
+    )
+
+
+def _target_sha(call: Call, command: Deploy, pr: PullInfo | None) -> str | None:
+    """The app commit to deploy: the named ref, else the PR's head, else the default
+    branch's head (for a command on an issue). An unknown ref is answered, and None."""
+    if command.ref is None and pr is not None:
+        return pr.head_sha
+    ref = command.ref or call.services.repo(call.repo).default_branch
+    try:
+        return call.services.github.resolve_ref(call.repo, ref)
+    except NotFound:
+        call.answer(
+            reply_comment(
+                call.event.delivery_id,
+                f"`{ref}` is not a branch, tag or commit of {call.repo}.",
+            ),
+            f"refused: unknown ref {ref}",
+        )
+        return None
+
+
+def _facts(call: Call, env: Environment | None, pr: PullInfo | None, sha: str | None) -> Facts:
+    """What authorization needs; approvals and checks are asked only where policy wants them."""
+    github = call.services.github
+    state: PrState | None = None
+    if pr is not None:
+        state = "merged" if pr.merged else ("open" if pr.state == "open" else "closed")
+    wants_approval = bool(pr and env and env.require_approval)
+    wants_checks = bool(sha and env and env.require_checks)
+    return Facts(
+        permission=github.permission(call.repo, call.actor),
+        pr_state=state,
+        pr_approved=bool(pr and wants_approval and github.approved(call.repo, pr.number)),
+        pr_from_fork=bool(pr and pr.is_fork),
+        checks=github.checks_state(call.repo, sha or "") if wants_checks else "none",
+        target_on_default_branch=bool(pr and pr.merged),
+        default_branch=call.services.repo(call.repo).default_branch,
+    )
+
+
+def _promoted_image(call: Call, app: str, source_env: str) -> str | None:
+    repository, tag = deployed_image(call.services, app, source_env)
+    if tag in ("", PLACEHOLDER_TAG):
+        call.answer(
+            reply_comment(
+                call.event.delivery_id,
+                f"Nothing to promote: {app} has not been deployed to {source_env}.",
+            ),
+            "refused: nothing to promote",
+        )
+        return None
+    return f"{repository}:{tag}"
+
+
+def _sender_is_bot(payload: dict[str, Any]) -> bool:
+    sender = payload.get("sender") or {}
+    return sender.get("type") == "Bot" or str(sender.get("login", "")).endswith("[bot]")

@@ -1,0 +1,73 @@
+"""The bot assembled from its parts: adapters from settings, the feature routers, and the
+Argo CD watcher, around ``create_app``. ``serve``, the demo and the end-to-end tests all
+build the bot here, so what they run is the same thing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from bot import handlers
+from bot.adapters.argocd import ArgoCD
+from bot.adapters.clock import Clock, SystemClock
+from bot.adapters.github.adapter import GitHubAdapter
+from bot.app import StartHook, create_app
+from bot.metrics import Metrics
+from bot.ports import GitHub
+from bot.services import Services
+from bot.settings import Settings
+from bot.store import Store
+
+
+def argocd_from_settings(settings: Settings, clock: Clock) -> ArgoCD | None:
+    """The Argo CD client, or None when ``AUTOSTACK_ARGOCD_URL`` is not set."""
+    if not settings.argocd_url or settings.argocd_token is None:
+        return None
+    return ArgoCD(
+        settings.argocd_url,
+        settings.argocd_token.get_secret_value(),
+        clock=clock,
+        ca_file=settings.argocd_ca_file,
+        insecure=settings.argocd_insecure,
+    )
+
+
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    github: GitHub | None = None,
+    argocd: Any | None = None,
+    store: Store | None = None,
+    idle_wait: float = 1.0,
+    on_start: tuple[StartHook, ...] | None = None,
+) -> FastAPI:
+    """The whole bot. Adapters default to the real ones configured by ``settings``."""
+    clock = clock or SystemClock()
+    metrics = Metrics()
+    if github is None:
+        github = GitHubAdapter.from_settings(
+            settings, clock, on_rate_limit=metrics.github_rate_limit_remaining.set
+        )
+    if argocd is None:
+        argocd = argocd_from_settings(settings, clock)
+    services = Services(settings, github, argocd=argocd)
+    checks = {}
+    if argocd is not None:
+        checks["argocd"] = argocd.check_ready
+    if on_start is None:
+        from bot.watch import start_watcher
+
+        on_start = (start_watcher,)
+    return create_app(
+        settings,
+        router=handlers.router(),
+        store=store,
+        clock=clock,
+        readiness_checks=checks,
+        idle_wait=idle_wait,
+        metrics=metrics,
+        extras={"services": services},
+        on_start=on_start,
+    )
