@@ -186,6 +186,18 @@ class DeploymentRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class HoldRow(Base):
+    """Automatic deploys to an app and environment paused after a rollback, until someone
+    deploys explicitly, so merge-to-deploy does not undo the rollback."""
+
+    __tablename__ = "holds"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<app>/<env>"
+    reason: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 def normalize_url(url: str) -> str:
     """Point bare PostgreSQL URLs at psycopg 3, the driver we ship."""
     for prefix in ("postgresql://", "postgres://"):

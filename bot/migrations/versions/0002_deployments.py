@@ -1,4 +1,4 @@
-"""Deployments: each deployment or rollback from request to verdict.
+"""Deployments (each from request to verdict) and holds on automatic deploys.
 
 Revision ID: 0002
 Revises: 0001
@@ -45,8 +45,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("delivery_id", "app", "env", name="uq_deployments_delivery"),
     )
     op.create_index("ix_deployments_app_env_state", "deployments", ["app", "env", "state"])
+    op.create_table(
+        "holds",
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("set_by", sa.String(200), nullable=False),
+        sa.Column("set_at", sa.DateTime, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("holds")
     op.drop_index("ix_deployments_app_env_state", table_name="deployments")
     op.drop_table("deployments")
