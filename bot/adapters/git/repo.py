@@ -10,11 +10,13 @@ backoff. The default branch is never force-pushed and history is never rewritten
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import shutil
+import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -158,6 +160,53 @@ class GitRepo:
                 meta, _, name = entry.partition("\t")
                 names.append(f"{name}/" if meta.split()[1] == "tree" else name)
             return sorted(names)
+
+    @contextlib.contextmanager
+    def export(self, ref: str | None = None) -> Iterator[Path]:
+        """A checkout of ``ref`` (default branch by default) in a temporary directory that
+        is removed on exit: read it, never write it. Empty when the branch has no commits.
+
+        A detached ``git worktree`` rather than ``git archive``: a checkout is what a build
+        sees, while an archive leaves out ``export-ignore`` files and rewrites
+        ``export-subst`` ones. The repository lock is held only to add and remove it.
+        """
+        scratch = Path(tempfile.mkdtemp(prefix="autostack-export-"))
+        tree = scratch / "tree"
+        added = False
+        try:
+            with self._cache.locked():
+                self._cache.fetch()
+                rev = self._rev(ref)
+                if rev is None and ref is not None:
+                    raise PermanentError(f"{self.full_name}: no branch or commit {ref!r}")
+                if rev is None:
+                    tree.mkdir()
+                else:
+                    self._git("worktree", "prune", what="git worktree prune")
+                    added = True
+                    self._git(
+                        "worktree",
+                        "add",
+                        "--quiet",
+                        "--detach",
+                        str(tree),
+                        rev,
+                        what="git worktree add",
+                    )
+            yield tree
+        finally:
+            if added:
+                with self._cache.locked():
+                    self._git(
+                        "worktree",
+                        "remove",
+                        "--force",
+                        "--force",
+                        str(tree),
+                        what="git worktree remove",
+                        check=False,
+                    )
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def history(
         self,
