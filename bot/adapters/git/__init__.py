@@ -1,7 +1,8 @@
 """The git adapter: the GitOps repository through the ``git`` CLI, over a locked clone cache.
 
 Use ``GitRepo`` (or code against ``GitRepoPort``); values come back as ``CommitResult`` and
-``CommitInfo``, never as git objects.
+``CommitInfo``, never as git objects. Unit tests of the handlers use
+``bot.adapters.git.fake.FakeGitRepo``, held to the same contract as ``GitRepo``.
 """
 
 from bot.adapters.git.parsing import CommitInfo

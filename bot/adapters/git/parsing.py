@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import PurePosixPath
 
 from bot.core.errors import AutostackError, PermanentError, TransientError
@@ -77,7 +78,7 @@ class CommitInfo:
     parents: tuple[str, ...]
     author_name: str
     author_email: str
-    date: str  # ISO 8601 with offset, as git prints it
+    date: datetime  # the author date, with git's offset
     subject: str
     message: str
     trailers: Mapping[str, Sequence[str]] = field(default_factory=dict)
@@ -118,7 +119,7 @@ def _commit(fields: Sequence[str]) -> CommitInfo:
         parents=tuple(parents.split()),
         author_name=name,
         author_email=email,
-        date=date,
+        date=datetime.fromisoformat(date),
         subject=message.split("\n", 1)[0],
         message=message,
         trailers=trailers,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bot.adapters.git.parsing import (
@@ -39,7 +41,7 @@ def test_parse_log_reads_records_with_multiline_messages() -> None:
     assert commits[1].trailers == {"Autostack-App": ["web"], "Autostack-Env": ["prod"]}
     assert commits[1].rollback_of == ()
     assert commits[2].rollback_of == (A,) and commits[2].parents == ()
-    assert commits[2].date == "2026-01-01T12:00:00+00:00"
+    assert commits[2].date == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     assert parse_log("") == []
 
 
