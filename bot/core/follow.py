@@ -42,6 +42,9 @@ class Followed:
 @dataclass(frozen=True)
 class InProgress:
     phase: str  # what is happening now, for the PR comment
+    # Synced and Healthy or Degraded, but judged before the sync finished: asking for a refresh
+    # (``refresh="normal"``) gets a fresh judgement now instead of at its next reconcile.
+    needs_refresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,10 @@ def evaluate(
     if revision is None or not _healthy_and_fresh(deployment, status):
         phase = _phase(deployment, status, revision)
         followed = replace(deployment, first_healthy_at=None)
-        verdict: Verdict = TimedOut(phase) if now >= deployment.deadline else InProgress(phase)
+        stale = _settled_looking(status) and not _fresh(deployment, status)
+        verdict: Verdict = (
+            TimedOut(phase) if now >= deployment.deadline else InProgress(phase, stale)
+        )
         return Evaluation(verdict, followed)
     first = deployment.first_healthy_at or now
     followed = replace(deployment, first_healthy_at=first)
@@ -161,9 +167,18 @@ def _operation_is_ours(status: AppStatus, ours: Callable[[str], bool]) -> bool:
 
 def _healthy_and_fresh(deployment: Followed, status: AppStatus) -> bool:
     """Synced, Healthy, no operation running, and the health was judged after the sync."""
-    if status.sync_status != "Synced" or status.health_status != "Healthy":
-        return False
-    return not _operating(status) and _fresh(deployment, status)
+    return _synced_and_healthy(status) and _fresh(deployment, status)
+
+
+def _synced_and_healthy(status: AppStatus) -> bool:
+    synced = status.sync_status == "Synced" and status.health_status == "Healthy"
+    return synced and not _operating(status)
+
+
+def _settled_looking(status: AppStatus) -> bool:
+    """Synced with a health that would end the deployment, if it were fresh."""
+    synced = status.sync_status == "Synced" and status.health_status in ("Healthy", "Degraded")
+    return synced and not _operating(status)
 
 
 def _operating(status: AppStatus) -> bool:
@@ -241,8 +256,9 @@ def _phase(deployment: Followed, status: AppStatus, revision: str | None) -> str
     if status.sync_status != "Synced":
         return f"sync status {status.sync_status or 'unknown'} at {revision[:7]}"
     if not _fresh(deployment, status):
-        # The health on show was judged before the sync; saying it would mislead.
-        return "synced; waiting for Argo CD to check health again after the sync"
+        # The health on show was judged before the sync finished: not a verdict on our change.
+        last = status.health_status or "nothing"
+        return f"synced; waiting for Argo CD to check health again after the sync (last: {last})"
     if status.health_status != "Healthy":
         message = f": {status.health_message}" if status.health_message else ""
         return f"health {status.health_status or 'unknown'}{message}"

@@ -521,3 +521,24 @@ def test_drift_unknown_sync_status_keeps_the_clock() -> None:
     verdict = drift(app("comparison-error"), False, at("11:00:00"), at("12:00:00"), THRESHOLD)
     assert verdict.action is DriftAction.NONE
     assert verdict.out_of_sync_since == at("11:00:00")
+
+
+@pytest.mark.parametrize(
+    ("status", "needs_refresh"),
+    [
+        (app("healthy", {"status.reconciledAt": "2026-01-01T12:01:04Z"}), True),
+        (app("degraded", {"status.reconciledAt": "2026-01-01T12:01:03Z"}), True),
+        (app("progressing"), False),  # a running sync: Argo CD looks again by itself
+        (app("healthy", PREVIOUS_REVISION), False),  # fresh, but about the previous commit
+        (app("healthy", {"status.sync.status": "OutOfSync"}), False),
+    ],
+    ids=["stale-healthy", "stale-degraded", "syncing", "not-picked-up", "out-of-sync"],
+)
+def test_in_progress_says_when_a_refresh_would_give_a_fresh_health(
+    status: AppStatus, needs_refresh: bool
+) -> None:
+    result = evaluate(
+        followed(), status, at("12:02:00"), is_descendant=is_descendant, settle_seconds=SETTLE
+    )
+    assert isinstance(result.verdict, InProgress)
+    assert result.verdict.needs_refresh is needs_refresh
