@@ -5,6 +5,6 @@ loop. ``GitHubAdapter.from_settings(settings, clock, on_rate_limit=...)`` builds
 """
 
 from bot.adapters.github.adapter import GitHubAdapter, convert_manifest
-from bot.adapters.github.errors import Forbidden, github_error
+from bot.adapters.github.errors import Forbidden, Unprocessable, github_error
 
-__all__ = ["Forbidden", "GitHubAdapter", "convert_manifest", "github_error"]
+__all__ = ["Forbidden", "GitHubAdapter", "Unprocessable", "convert_manifest", "github_error"]

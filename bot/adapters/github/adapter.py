@@ -26,6 +26,7 @@ from bot.adapters.github.client import (
     path,
     repo_path,
 )
+from bot.adapters.github.errors import Unprocessable
 from bot.adapters.github.reporting import Reporting
 from bot.adapters.github.shapes import (
     app_credentials,
@@ -180,7 +181,11 @@ class GitHubAdapter(Reporting):
 
     def resolve_ref(self, repo: str, ref: str) -> str:
         url = f"{repo_path(repo)}/commits/{_quoted(ref)}"
-        doc = self._api(repo).call("GET", url, f"resolve {ref} in {repo}")
+        try:
+            doc = self._api(repo).call("GET", url, f"resolve {ref} in {repo}")
+        except Unprocessable as exc:
+            # GitHub says 422 "No commit found for SHA" for a sha-like ref it does not know.
+            raise NotFound(exc.message, hint="no branch, tag or commit has that name") from None
         return str(doc["sha"])
 
     def permission(self, repo: str, user: str) -> Permission:

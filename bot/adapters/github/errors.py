@@ -23,6 +23,10 @@ class Forbidden(PermanentError):
     """GitHub answered 403 (not a rate limit): the App lacks a permission for this."""
 
 
+class Unprocessable(PermanentError):
+    """GitHub answered 422: it understood the request and refused it (the message says why)."""
+
+
 def github_error(
     status: int,
     headers: Mapping[str, str],
@@ -58,6 +62,8 @@ def github_error(
     if status == 409:
         # A head or ref that moved under us: doing it again on fresh state succeeds.
         return TransientError(said)
+    if status == 422:
+        return Unprocessable(said + _details(body))
     return PermanentError(said + _details(body))
 
 

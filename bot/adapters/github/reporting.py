@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.adapters.github.client import Api, repo_path
-from bot.adapters.github.errors import Forbidden
+from bot.adapters.github.errors import Forbidden, Unprocessable
 from bot.adapters.github.shapes import commit_status_for, is_bot, truncate
 from bot.core.errors import PermanentError
 from bot.core.messages import marker as command_marker
@@ -103,7 +103,7 @@ class Reporting:
             try:
                 doc = api.call("POST", url, f"open a pull request from {head} in {repo}", body=new)
                 return _pull_ref(doc, created=True)
-            except PermanentError as exc:
+            except Unprocessable as exc:
                 # Someone (another replica) opened it between our look and our POST.
                 if "already exists" not in str(exc):
                     raise

@@ -242,6 +242,16 @@ def test_read_file(world: GitHubWorld, gh: GitHubAdapter) -> None:
     assert gh.read_file("acme/shop", "conf", sha) is None  # a directory is not a file
 
 
+def test_resolve_ref_gives_the_full_sha(world: GitHubWorld, gh: GitHubAdapter) -> None:
+    sha = world.push("acme/shop", "feature/resolve", {"v.txt": "v\n"})
+    assert gh.resolve_ref("acme/shop", "feature/resolve") == sha
+    assert gh.resolve_ref("acme/shop", sha[:7]) == sha
+    assert gh.resolve_ref("acme/shop", sha) == sha
+    for unknown in ("no-such-branch", "0" * 40, "deadbee"):
+        with pytest.raises(NotFound):
+            gh.resolve_ref("acme/shop", unknown)
+
+
 @pytest.mark.parametrize(
     ("user", "expected"),
     [
