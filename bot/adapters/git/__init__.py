@@ -6,7 +6,8 @@ Use ``GitRepo`` (or code against ``GitRepoPort``); values come back as ``CommitR
 """
 
 from bot.adapters.git.parsing import CommitInfo
-from bot.adapters.git.repo import CommitResult, Edit, GitRepo, GitRepoPort, Reader
+from bot.adapters.git.port import CommitResult, Edit, GitRepoPort, Reader
+from bot.adapters.git.repo import GitRepo
 from bot.adapters.git.runner import Identity
 
 __all__ = ["CommitInfo", "CommitResult", "Edit", "GitRepo", "GitRepoPort", "Identity", "Reader"]

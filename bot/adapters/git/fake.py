@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.adapters.git.parsing import CommitInfo, matches, parse_log, safe_path
-from bot.adapters.git.repo import CommitResult, Edit
+from bot.adapters.git.port import CommitResult, Edit
 from bot.adapters.git.runner import Identity
 from bot.core.errors import PermanentError, UserError
 
