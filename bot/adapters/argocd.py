@@ -25,6 +25,7 @@ from bot.adapters.clock import Clock
 from bot.core import argo
 from bot.core.argo import AppStatus, KubeEvent, LogLine, TreeNode, WatchEvent
 from bot.core.errors import AutostackError, PermanentError, TransientError, retry_after_seconds
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ class BreakerState(StrEnum):
     CLOSED = "closed"  # calls go through
     OPEN = "open"  # calls fail fast until the cool-down ends
     HALF_OPEN = "half_open"  # one trial call decides between closed and open
+
+    @property
+    def level(self) -> int:
+        """0 closed, 1 half-open, 2 open: a value for a Prometheus gauge."""
+        return {"closed": 0, "half_open": 1, "open": 2}[self.value]
 
 
 class ArgoUnavailable(TransientError):
@@ -186,6 +192,21 @@ class ArgoCD:
             verify=tls_verify(insecure, ca_file),
             transport=transport,
             follow_redirects=False,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock, **options: Any) -> ArgoCD | None:
+        """The client ``AUTOSTACK_ARGOCD_*`` describe; None when URL or token is unset."""
+        token = settings.argocd_token.get_secret_value() if settings.argocd_token else ""
+        if not settings.argocd_url or not token:
+            return None
+        return cls(
+            settings.argocd_url,
+            token,
+            clock=clock,
+            ca_file=settings.argocd_ca_file,
+            insecure=settings.argocd_insecure,
+            **options,
         )
 
     @property

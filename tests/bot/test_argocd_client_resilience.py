@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pydantic import SecretStr
 
 from bot.adapters.argocd import (
     TLS_HINT,
@@ -34,6 +35,7 @@ from bot.adapters.argocd import (
 from bot.adapters.clock import FakeClock
 from bot.core.argo import AUTH_HINT
 from bot.core.errors import PermanentError, TransientError
+from bot.settings import Settings
 from tests.bot.test_argocd_client import (
     BASE_URL,
     TOKEN,
@@ -414,3 +416,27 @@ def tls_server(tmp_path: Path) -> Iterator[TLSServer]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+# ---- configuration ----------------------------------------------------------------------
+def test_from_settings_uses_the_argocd_variables(
+    settings: Settings, tls_server: TLSServer, clock: FakeClock
+) -> None:
+    assert ArgoCD.from_settings(settings, clock) is None  # not configured: no client
+    configured = settings.model_copy(
+        update={
+            "argocd_url": tls_server.url,
+            "argocd_token": SecretStr(TOKEN),
+            "argocd_ca_file": tls_server.ca_file,
+        }
+    )
+    client = ArgoCD.from_settings(configured, clock)
+    assert client is not None
+    with client:
+        assert client.get_application("web-prod").name == "web-prod"
+    assert tls_server.authorizations == [f"Bearer {TOKEN}"]
+
+
+def test_breaker_levels_order_the_states_for_a_gauge() -> None:
+    levels = [s.level for s in (BreakerState.CLOSED, BreakerState.HALF_OPEN, BreakerState.OPEN)]
+    assert levels == [0, 1, 2]
