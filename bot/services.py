@@ -38,10 +38,6 @@ class Services:
         self._infos: dict[str, RepoInfo] = {}
         self._lock = threading.Lock()
 
-    @property
-    def repos_dir(self) -> Path:
-        return Path(self.settings.data_dir) / "repos"
-
     def repo(self, full_name: str) -> RepoInfo:
         """The repository's API description, asked once per process: its clone URL, web URL
         and default branch do not change under a running bot often enough to re-ask."""
@@ -63,7 +59,7 @@ class Services:
         repo = GitRepo(
             full_name,
             info.clone_url,
-            self.repos_dir,
+            Path(self.settings.data_dir),  # the adapter keeps clones in repos/
             lambda: self.github.installation_token(full_name),
             default_branch=info.default_branch,
         )

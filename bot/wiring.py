@@ -20,19 +20,6 @@ from bot.settings import Settings
 from bot.store import Store
 
 
-def argocd_from_settings(settings: Settings, clock: Clock) -> ArgoCD | None:
-    """The Argo CD client, or None when ``AUTOSTACK_ARGOCD_URL`` is not set."""
-    if not settings.argocd_url or settings.argocd_token is None:
-        return None
-    return ArgoCD(
-        settings.argocd_url,
-        settings.argocd_token.get_secret_value(),
-        clock=clock,
-        ca_file=settings.argocd_ca_file,
-        insecure=settings.argocd_insecure,
-    )
-
-
 def build_app(
     settings: Settings,
     *,
@@ -51,7 +38,7 @@ def build_app(
             settings, clock, on_rate_limit=metrics.github_rate_limit_remaining.set
         )
     if argocd is None:
-        argocd = argocd_from_settings(settings, clock)
+        argocd = ArgoCD.from_settings(settings, clock)
     services = Services(settings, github, argocd=argocd)
     checks = {}
     if argocd is not None:

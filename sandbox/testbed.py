@@ -1,0 +1,290 @@
+"""A whole AutoStack installation on loopback: the sandbox GitHub, the sandbox Argo CD and
+the bot, wired the way a real installation is (webhooks, clone URLs, tokens).
+
+``autostack sandbox up``, ``autostack demo`` and the end-to-end tests all start it here.
+Acting as people goes through the sandbox GitHub's control API, exactly as the tests of a
+real installation would click through GitHub.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from generators.skeleton import skeleton_files
+from sandbox.argocd import ArgoState
+from sandbox.argocd import create_app as argocd_app
+from sandbox.github import GitHubState
+from sandbox.github import create_app as github_app
+from sandbox.serving import ThreadedServer
+
+Files = Mapping[str, str]
+
+
+class TestbedError(RuntimeError):
+    """A step of the testbed did not happen as it should."""
+
+
+class Testbed:
+    """Start with ``start_github()``, ``create_gitops()``, ``start_argocd()``, ``start_bot()``
+    (or ``start()`` for all of them); stop with ``stop()``."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        org: str = "acme",
+        gitops_name: str = "gitops",
+        progressing_seconds: float = 0.3,
+        argocd_poll_seconds: float = 0.5,
+    ):
+        self.data_dir = Path(data_dir)
+        self.org = org
+        self.gitops_name = gitops_name
+        self.progressing_seconds = progressing_seconds
+        self.argocd_poll_seconds = argocd_poll_seconds
+        self.github_state: GitHubState | None = None
+        self.argo_state: ArgoState | None = None
+        self.bot_app: Any = None
+        self._servers: list[ThreadedServer] = []
+        self._http: httpx.Client | None = None
+        self.github_url = self.argocd_url = self.bot_url = ""
+        self.users: dict[str, str] = {}  # login -> personal token
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, **bot_settings: Any) -> Testbed:
+        self.start_github()
+        self.create_gitops()
+        self.start_argocd()
+        self.start_bot(**bot_settings)
+        return self
+
+    def start_github(self) -> None:
+        self.github_state = GitHubState.open(self.data_dir / "github")
+        server = self._serve(github_app(self.github_state))
+        self.github_url = server.url
+        self._http = httpx.Client(base_url=server.url, timeout=60.0)
+
+    def create_gitops(self) -> dict[str, Any]:
+        """The organisation, its GitOps repository (as ``autostack init`` makes it) and the
+        Argo CD service account that reads it."""
+        if self.control("GET", f"/orgs/{self.org}", ok=(200, 404)) is None:
+            self.control("POST", "/orgs", {"login": self.org})
+        repo = self.create_repo(self.gitops_name, {"README.md": "# GitOps\n"})
+        files = skeleton_files(repo["clone_url"], default_branch=repo["default_branch"])
+        self.push(self.gitops_name, {k: v.decode() for k, v in files.items()}, "autostack init")
+        self.user("argocd", repo=self.gitops_name, permission="read")
+        return repo
+
+    def start_argocd(self) -> None:
+        clone_url = f"{self.github_url}/{self.org}/{self.gitops_name}.git"
+        self.argo_state = ArgoState(
+            self.data_dir / "argocd",
+            clone_url,
+            repo_username="argocd",
+            repo_password=self.users["argocd"],
+            poll_interval=self.argocd_poll_seconds,
+            progressing_seconds=self.progressing_seconds,
+        )
+        self.argocd_url = self._serve(argocd_app(self.argo_state)).url
+
+    def bot_settings(self, **overrides: Any) -> Any:
+        from bot.settings import Settings
+
+        app = self.control("GET", "/app")
+        values: dict[str, Any] = {
+            "github_api_url": self.github_url,
+            "github_url": self.github_url,
+            "github_app_id": app["id"],
+            "github_private_key": app["private_key_pem"],
+            "webhook_secret": app["webhook_secret"],
+            "gitops_repo": f"{self.org}/{self.gitops_name}",
+            "argocd_url": self.argocd_url or None,
+            "argocd_token": self.argo_state.token if self.argo_state else None,
+            "database_url": f"sqlite:///{self.data_dir / 'bot' / 'autostack.db'}",
+            "data_dir": self.data_dir / "bot",
+            "workers": 2,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    def start_bot(self, on_start: tuple[Any, ...] | None = None, **overrides: Any) -> None:
+        from bot.wiring import build_app
+
+        settings = self.bot_settings(**overrides)
+        self.bot_app = build_app(settings, idle_wait=0.05, on_start=on_start)
+        self.bot_url = self._serve(self.bot_app).url
+        self.control("PUT", "/webhook", {"url": f"{self.bot_url}/webhooks/github"})
+
+    def stop(self) -> None:
+        if self.argo_state is not None:
+            self.argo_state.stop()  # ends open watch streams so uvicorn stops at once
+        for server in reversed(self._servers):
+            server.stop()
+        self._servers.clear()
+        if self._http is not None:
+            self._http.close()
+        if self.github_state is not None:
+            self.github_state.close()
+
+    def __enter__(self) -> Testbed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- acting like people ------------------------------------------------------------------
+
+    def control(
+        self, method: str, path: str, body: Any = None, *, ok: tuple[int, ...] = (200, 201)
+    ) -> Any:
+        """Call the sandbox GitHub's control API; a 404 within ``ok`` answers None."""
+        assert self._http is not None, "start_github() first"
+        response = self._http.request(method, f"/_sandbox{path}", json=body)
+        if response.status_code not in ok:
+            raise TestbedError(f"{method} /_sandbox{path}: {response.status_code} {response.text}")
+        return None if response.status_code == 404 else response.json()
+
+    def user(self, login: str, *, repo: str | None = None, permission: str | None = None) -> str:
+        """A person (created once) with ``permission`` on ``repo``; returns their token."""
+        if login not in self.users:
+            self.users[login] = self.control("POST", "/users", {"login": login})["token"]
+        if repo and permission:
+            self.control(
+                "PUT", f"/repos/{self.org}/{repo}/permissions/{login}", {"permission": permission}
+            )
+        return self.users[login]
+
+    def create_repo(self, name: str, files: Files, *, private: bool = True) -> dict[str, Any]:
+        body = {"owner": self.org, "name": name, "private": private, "files": dict(files)}
+        return dict(self.control("POST", "/repos", body))
+
+    def push(
+        self,
+        repo: str,
+        files: Files,
+        message: str,
+        *,
+        branch: str | None = None,
+        user: str | None = None,
+    ) -> str:
+        body: dict[str, Any] = {"files": dict(files), "message": message}
+        if branch:
+            body["branch"] = branch
+        if user:
+            body["user"] = user
+        return str(self.control("POST", f"/repos/{self.org}/{repo}/push", body)["sha"])
+
+    def onboard(self, name: str, files: Files) -> dict[str, Any]:
+        """An app repository whose onboarding pull requests were merged: its Dockerfile and
+        workflow in the app repo, its base, overlays and Applications in the GitOps repo."""
+        import tempfile
+
+        from generators.pipeline import GenerateRequest, generate
+
+        repo = self.create_repo(name, files)
+        with tempfile.TemporaryDirectory() as tmp:
+            app_dir, gitops_dir = Path(tmp) / name, Path(tmp) / "gitops"
+            for root, tree in ((app_dir, files), (gitops_dir, self._gitops_skeleton())):
+                for rel, text in tree.items():
+                    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (root / rel).write_text(text)
+            result = generate(
+                GenerateRequest(
+                    app_dir=app_dir,
+                    gitops_dir=gitops_dir,
+                    registry=f"ghcr.io/{self.org}",
+                    source_repo=f"{self.org}/{name}",
+                )
+            )
+        app_files = {c.path: c.new.decode() for c in result.app_changes.writes}
+        gitops_files = {c.path: c.new.decode() for c in result.gitops_changes.writes}
+        self.push(name, app_files, "Set up AutoStack deployments")
+        self.push(self.gitops_name, gitops_files, f"Onboard {result.spec.name}")
+        return repo
+
+    def _gitops_skeleton(self) -> dict[str, str]:
+        clone_url = f"{self.github_url}/{self.org}/{self.gitops_name}.git"
+        return {k: v.decode() for k, v in skeleton_files(clone_url).items()}
+
+    def install(self, repos: list[str]) -> int:
+        body = {"account": self.org, "repositories": repos}
+        return int(self.control("POST", "/installations", body)["id"])
+
+    def comment(self, repo: str, number: int, body: str, *, user: str) -> dict[str, Any]:
+        path = f"/repos/{self.org}/{repo}/issues/{number}/comments"
+        return dict(self.control("POST", path, {"body": body, "user": user}))
+
+    def open_pull(self, repo: str, head: str, title: str, *, user: str) -> dict[str, Any]:
+        body = {"head": head, "title": title, "user": user}
+        return dict(self.control("POST", f"/repos/{self.org}/{repo}/pulls", body))
+
+    def merge(self, repo: str, number: int, *, user: str) -> str:
+        path = f"/repos/{self.org}/{repo}/pulls/{number}/merge"
+        return str(self.control("POST", path, {"user": user})["sha"])
+
+    def approve(self, repo: str, number: int, *, user: str) -> None:
+        path = f"/repos/{self.org}/{repo}/pulls/{number}/reviews"
+        self.control("POST", path, {"user": user, "event": "APPROVE"})
+
+    def build(
+        self,
+        repo: str,
+        sha: str,
+        *,
+        conclusion: str = "success",
+        branch: str | None = None,
+        event: str = "push",
+    ) -> dict[str, Any]:
+        """Simulate the app's ``AutoStack build`` workflow finishing for ``sha``."""
+        body = {"sha": sha, "conclusion": conclusion, "event": event}
+        if branch:
+            body["branch"] = branch
+        return dict(self.control("POST", f"/repos/{self.org}/{repo}/ci", body))
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Until every webhook is delivered and the bot's queue is empty."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.control("POST", "/webhooks/flush", ok=(200,))
+            if self._bot_idle():
+                return
+            if time.monotonic() > deadline:
+                raise TestbedError(f"the bot did not settle within {timeout:.0f}s")
+            time.sleep(0.05)
+
+    def wait_for(
+        self, what: str, check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1
+    ) -> Any:
+        """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TestbedError(f"timed out after {timeout:.0f}s waiting for {what}")
+            time.sleep(interval)
+
+    def _bot_idle(self) -> bool:
+        if self.bot_app is None:
+            return True
+        queue = getattr(self.bot_app.state, "queue", None)
+        if queue is None:
+            return False
+        counts = queue.counts()
+        return not counts.get("queued") and not counts.get("running") and not counts.get("failed")
+
+    def _serve(self, app: Any) -> ThreadedServer:
+        server = ThreadedServer(app).start()
+        self._servers.append(server)
+        return server

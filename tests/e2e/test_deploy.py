@@ -1,0 +1,100 @@
+"""End to end: signed webhooks from the sandbox GitHub drive the bot, which changes the
+GitOps repository that the sandbox Argo CD syncs."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.core.trailers import parse_trailers
+from sandbox.testbed import Testbed
+
+
+def gitops_log(bed: Testbed, tmp_path: Path) -> list[dict[str, Any]]:
+    """The GitOps repo's history, as a person would clone it."""
+    target = tmp_path / "gitops-clone"
+    url = f"{bed.github_url}/{bed.org}/{bed.gitops_name}.git"
+    basic = base64.b64encode(f"argocd:{bed.users['argocd']}".encode()).decode()
+    env = {
+        "GIT_TERMINAL_PROMPT": "0",
+        "PATH": "/usr/bin:/bin",
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+    }
+    subprocess.run(["git", "clone", "-q", url, str(target)], check=True, env=env)
+    out = subprocess.run(
+        ["git", "-C", str(target), "log", "--format=%H%x00%B%x01"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    entries = []
+    for record in filter(None, (r.strip("\n") for r in out.split("\x01"))):
+        sha, _, message = record.partition("\x00")
+        entries.append({"sha": sha, "message": message, "trailers": parse_trailers(message)})
+    return entries
+
+
+def comments(bed: Testbed, repo: str, number: int) -> list[str]:
+    token = bed.users["mia"]
+    response = httpx.get(
+        f"{bed.github_url}/repos/{bed.org}/{repo}/issues/{number}/comments",
+        headers={"Authorization": f"token {token}"},
+    )
+    response.raise_for_status()
+    return [c["body"] for c in response.json()]
+
+
+def overlay(bed: Testbed, env: str, tmp_path: Path) -> str:
+    log = gitops_log(bed, tmp_path / env)
+    assert log
+    clone = tmp_path / env / "gitops-clone"
+    return (clone / "apps" / "shop" / "overlays" / env / "kustomization.yaml").read_text()
+
+
+def test_merge_to_deploy_commits_to_dev(testbed: Testbed, tmp_path: Path) -> None:
+    sha = testbed.push("shop", {"VERSION": "2\n"}, "Bump version", user="mia")
+    testbed.build("shop", sha, branch="main")
+    testbed.settle()
+    log = gitops_log(testbed, tmp_path)
+    deploy = log[0]["trailers"]
+    assert deploy["Autostack-App"] == ["shop"]
+    assert deploy["Autostack-Env"] == ["dev"]
+    assert deploy["Autostack-Source-Sha"] == [sha]
+    assert deploy["Autostack-Image"] == [f"ghcr.io/acme/shop:{sha}"]
+    text = (tmp_path / "gitops-clone/apps/shop/overlays/dev/kustomization.yaml").read_text()
+    assert f"newTag: {sha}" in text
+    # staging and prod are not auto-deployed
+    assert all(entry["trailers"].get("Autostack-Env") != ["prod"] for entry in log)
+
+
+def test_deploy_command_by_maintainer_opens_gitops_pr(testbed: Testbed, tmp_path: Path) -> None:
+    sha = testbed.push("shop", {"feature.txt": "new\n"}, "Feature", branch="feature", user="dev")
+    pr = testbed.open_pull("shop", "feature", "A feature", user="dev")
+    testbed.build("shop", sha, branch="feature", event="pull_request")
+    testbed.comment("shop", pr["number"], "/deploy staging", user="mia")
+    testbed.settle()
+    log = gitops_log(testbed, tmp_path)
+    staging = [e for e in log if e["trailers"].get("Autostack-Env") == ["staging"]]
+    assert staging, "staging is auto-merge: the deploy commit is on the default branch"
+    assert staging[0]["trailers"]["Autostack-Requested-By"] == ["mia"]
+    bodies = comments(testbed, "shop", pr["number"])
+    assert any("/deploy staging" in body and "Requested by @mia" in body for body in bodies)
+
+
+def test_read_only_user_is_refused(testbed: Testbed, tmp_path: Path) -> None:
+    sha = testbed.push("shop", {"x.txt": "x\n"}, "x", branch="feature", user="dev")
+    pr = testbed.open_pull("shop", "feature", "X", user="dev")
+    testbed.build("shop", sha, branch="feature", event="pull_request")
+    testbed.comment("shop", pr["number"], "/deploy dev", user="reader")
+    testbed.settle()
+    bodies = comments(testbed, "shop", pr["number"])
+    refusal = [b for b in bodies if "refused" in b]
+    assert refusal and "read" in refusal[0] and "write" in refusal[0], bodies
+    log = gitops_log(testbed, tmp_path)
+    assert not [e for e in log if e["trailers"].get("Autostack-Requested-By") == ["reader"]]
