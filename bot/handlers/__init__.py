@@ -15,6 +15,6 @@ def services_of(ctx: HandlerContext) -> Services:
 
 
 def router() -> Router:
-    from bot.handlers import builds, commands, gitops_prs
+    from bot.handlers import builds, commands, gitops_prs, install
 
-    return Router.merge(commands.router, builds.router, gitops_prs.router)
+    return Router.merge(commands.router, builds.router, gitops_prs.router, install.router)
