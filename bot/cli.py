@@ -149,6 +149,24 @@ def audit(
     raise typer.Exit(commands_cli.audit(settings, app_name, env, verify))
 
 
+sandbox_app = typer.Typer(help="Local GitHub-compatible and Argo CD-compatible servers.")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("up")
+def sandbox_up(
+    data: Path = typer.Option(Path(".autostack/sandbox"), help="Where the sandbox keeps state."),
+    github_port: int = typer.Option(8470, help="GitHub port (0: any free one)."),
+    argocd_port: int = typer.Option(8471, help="Argo CD port (0: any free one)."),
+) -> None:
+    """Start the sandbox GitHub and Argo CD on loopback and print how to reach them."""
+    from sandbox import cli as sandbox_cli
+
+    raise typer.Exit(
+        sandbox_cli.up(data, github_port=github_port, argocd_port=argocd_port, out=typer.echo)
+    )
+
+
 @app.command()
 def demo(
     keep: bool = typer.Option(False, help="Keep the demo's files and print where they are."),

@@ -8,6 +8,7 @@ real installation would click through GitHub.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -66,34 +67,41 @@ class Testbed:
         self.start_bot(**bot_settings)
         return self
 
-    def start_github(self) -> None:
+    def start_github(self, port: int | None = None) -> None:
         self.github_state = GitHubState.open(self.data_dir / "github")
-        server = self._serve(github_app(self.github_state))
+        server = self._serve(github_app(self.github_state), port)
         self.github_url = server.url
+        self.github_state.public_url = server.url  # before any request has told it
         self._http = httpx.Client(base_url=server.url, timeout=60.0)
 
     def create_gitops(self) -> dict[str, Any]:
         """The organisation, its GitOps repository (as ``autostack init`` makes it) and the
         Argo CD service account that reads it."""
-        if self.control("GET", f"/orgs/{self.org}", ok=(200, 404)) is None:
+        assert self.github_state is not None, "start_github() first"
+        if self.github_state.account(self.org) is None:
             self.control("POST", "/orgs", {"login": self.org})
+        existing = self.github_state.repo(self.org, self.gitops_name)
+        if existing is not None:  # a restart over the same data keeps everything
+            self.users.setdefault("argocd", self._token_file("argocd", self._new_user_token))
+            return dict(self.github_state.repo_shape(existing))
         repo = self.create_repo(self.gitops_name, {"README.md": "# GitOps\n"})
         files = skeleton_files(repo["clone_url"], default_branch=repo["default_branch"])
         self.push(self.gitops_name, {k: v.decode() for k, v in files.items()}, "autostack init")
-        self.user("argocd", repo=self.gitops_name, permission="read")
+        self._save_token("argocd", self.user("argocd", repo=self.gitops_name, permission="read"))
         return repo
 
-    def start_argocd(self) -> None:
+    def start_argocd(self, port: int | None = None) -> None:
         clone_url = f"{self.github_url}/{self.org}/{self.gitops_name}.git"
         self.argo_state = ArgoState(
             self.data_dir / "argocd",
             clone_url,
+            tokens=[self._token_file("argocd-api", lambda: secrets.token_urlsafe(32))],
             repo_username="argocd",
             repo_password=self.users["argocd"],
             poll_interval=self.argocd_poll_seconds,
             progressing_seconds=self.progressing_seconds,
         )
-        self.argocd_url = self._serve(argocd_app(self.argo_state)).url
+        self.argocd_url = self._serve(argocd_app(self.argo_state), port).url
 
     def bot_settings(self, **overrides: Any) -> Any:
         from bot.settings import Settings
@@ -284,7 +292,25 @@ class Testbed:
         counts = queue.counts()
         return not counts.get("queued") and not counts.get("running") and not counts.get("failed")
 
-    def _serve(self, app: Any) -> ThreadedServer:
-        server = ThreadedServer(app).start()
+    def _new_user_token(self) -> str:
+        return str(self.control("POST", "/users/argocd/tokens")["token"])
+
+    def _token_file(self, name: str, make: Callable[[], str]) -> str:
+        """A token kept (owner-only) in the data dir, so a restart reuses it."""
+        path = self.data_dir / "tokens" / name
+        if path.is_file() and path.read_text().strip():
+            return path.read_text().strip()
+        token = make()
+        self._save_token(name, token)
+        return token
+
+    def _save_token(self, name: str, token: str) -> None:
+        path = self.data_dir / "tokens" / name
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(token + "\n")
+
+    def _serve(self, app: Any, port: int | None = None) -> ThreadedServer:
+        server = ThreadedServer(app, port=port).start()
         self._servers.append(server)
         return server
