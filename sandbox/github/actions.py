@@ -166,5 +166,26 @@ def list_runs(ctx: Ctx) -> Paged:
     return Paged(runs, key="workflow_runs")
 
 
+def get_run(ctx: Ctx) -> Doc:
+    repo = ctx.repo()
+    for run in ctx.state.store.list("workflow_run", repo["id"]):
+        if str(run["id"]) == ctx.params["run_id"]:
+            return run_shape(ctx.state, repo, run)
+    raise StateError(404, "Not Found")
+
+
+def list_workflow_runs(ctx: Ctx) -> Paged:
+    repo = ctx.repo()
+    wanted = ctx.params["workflow_id"]
+    if wanted not in (str(workflow_id(repo)), WORKFLOW_PATH.rsplit("/", 1)[-1]):
+        raise StateError(404, "Not Found")
+    return list_runs(ctx)
+
+
 def routes(state: GitHubState) -> list[Route]:
-    return [api_route(state, "GET", "/repos/{owner}/{repo}/actions/runs", list_runs)]
+    a = "/repos/{owner}/{repo}/actions"
+    return [
+        api_route(state, "GET", f"{a}/runs", list_runs),
+        api_route(state, "GET", f"{a}/runs/{{run_id}}", get_run),
+        api_route(state, "GET", f"{a}/workflows/{{workflow_id}}/runs", list_workflow_runs),
+    ]

@@ -18,10 +18,13 @@ from sandbox.github import (
     control,
     githttp,
     routes_app,
+    routes_branches,
     routes_checks,
     routes_deployments,
     routes_git,
+    routes_hooks,
     routes_issues,
+    routes_orgs,
     routes_pulls,
     routes_repos,
 )
@@ -38,6 +41,9 @@ def all_routes(state: GitHubState) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     routes += control.routes(state)
     routes += routes_app.routes(state)
+    routes += routes_hooks.routes(state)
+    routes += routes_orgs.routes(state)
+    routes += routes_branches.routes(state)
     routes += routes_checks.routes(state)
     routes += routes_deployments.routes(state)
     routes += actions.routes(state)

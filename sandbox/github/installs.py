@@ -62,8 +62,6 @@ def install(
         "installation": _shape(state, inst),
         "repositories": [repo_brief(r) for r in repos],
     }
-    if account["type"] == "Organization":
-        body["organization"] = shapes.organization(state.public_url, account)
     body["requester"] = shapes.user(state.public_url, sender)
     state.emit("installation", "created", body, None, sender)
     return inst

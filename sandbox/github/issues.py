@@ -85,7 +85,7 @@ def update_issue(state: GitHubState, repo: Doc, doc: Doc, fields: Doc) -> Doc:
 
 def comment_shape(state: GitHubState, repo: Doc, comment: Doc) -> Doc:
     repo_api, html = _repo_bits(state, repo)
-    reactions = state.store.list("reaction", comment["id"])
+    reactions = state.store.list("reaction", str(comment["id"]))
     url = f"{repo_api}/issues/comments/{comment['id']}/reactions"
     rollup = issue_shapes.reaction_rollup(url, reactions)
     assoc = _assoc(state, repo, comment["user"])
@@ -124,7 +124,7 @@ def get_comment(state: GitHubState, repo: Doc, comment_id: int) -> Doc:
     return comment
 
 
-def add_reaction(state: GitHubState, comment: Doc, content: str, actor: Doc) -> tuple[Doc, bool]:
+def add_reaction(state: GitHubState, scope: str, content: str, actor: Doc) -> tuple[Doc, bool]:
     """Add a reaction; an identical one by the same user is returned instead (GitHub's 200)."""
     if content not in issue_shapes.REACTIONS:
         raise StateError(
@@ -132,7 +132,7 @@ def add_reaction(state: GitHubState, comment: Doc, content: str, actor: Doc) -> 
             "Validation Failed",
             [{"resource": "Reaction", "field": "content", "code": "invalid"}],
         )
-    for existing in state.store.list("reaction", comment["id"]):
+    for existing in state.store.list("reaction", scope):
         if existing["user"] == actor["login"] and existing["content"] == content:
             return existing, False
     doc = {
@@ -141,7 +141,7 @@ def add_reaction(state: GitHubState, comment: Doc, content: str, actor: Doc) -> 
         "content": content,
         "created_at": state.clock(),
     }
-    state.store.put("reaction", doc["id"], doc, comment["id"])
+    state.store.put("reaction", doc["id"], doc, scope)
     return doc, True
 
 

@@ -109,14 +109,22 @@ def installation_repositories(ctx: Ctx) -> Paged:
     return Paged(items, key="repositories", extra=selection)
 
 
+def _full_user(ctx: Ctx, login: str, private: bool) -> Doc:
+    acct = ctx.state.account(login)
+    if acct is None:
+        raise ApiError(404, "Not Found")
+    repos = [r for r in ctx.state.store.list("repo") if r["owner_id"] == acct["id"]]
+    return shapes.full_user(ctx.base, acct, repos, private)
+
+
 def current_user(ctx: Ctx) -> Doc:
     if ctx.principal.kind != "user" or not ctx.principal.login:
         raise ApiError(403, "Resource not accessible by integration")
-    return ctx.state.user_shape(ctx.principal.login)
+    return _full_user(ctx, ctx.principal.login, private=True)
 
 
 def get_user(ctx: Ctx) -> Doc:
-    return ctx.state.user_shape(ctx.params["username"])
+    return _full_user(ctx, ctx.params["username"], private=False)
 
 
 def rate_limit(ctx: Ctx) -> Doc:

@@ -181,6 +181,16 @@ def list_deployment_statuses(ctx: Ctx) -> Paged:
     return Paged([status_shape(ctx, repo, deployment, d) for d in docs])
 
 
+def get_deployment_status(ctx: Ctx) -> Doc:
+    repo = ctx.repo()
+    deployment = _deployment(ctx, repo)
+    wanted = ctx.params["status_id"]
+    for doc in ctx.state.store.list("deployment_status", deployment["id"]):
+        if str(doc["id"]) == wanted:
+            return status_shape(ctx, repo, deployment, doc)
+    raise ApiError(404, "Not Found")
+
+
 def routes(state: GitHubState) -> list[Route]:
     d = "/repos/{owner}/{repo}/deployments"
     return [
@@ -189,4 +199,7 @@ def routes(state: GitHubState) -> list[Route]:
         api_route(state, "GET", f"{d}/{{deployment_id}}", get_deployment),
         api_route(state, "POST", f"{d}/{{deployment_id}}/statuses", create_deployment_status),
         api_route(state, "GET", f"{d}/{{deployment_id}}/statuses", list_deployment_statuses),
+        api_route(
+            state, "GET", f"{d}/{{deployment_id}}/statuses/{{status_id}}", get_deployment_status
+        ),
     ]

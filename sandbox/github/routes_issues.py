@@ -105,10 +105,39 @@ def list_reactions(ctx: Ctx) -> Paged:
 def create_reaction(ctx: Ctx) -> Reply:
     repo = ctx.repo()
     comment = issues.get_comment(ctx.state, repo, _int(ctx, "comment_id"))
-    doc, created = issues.add_reaction(
-        ctx.state, comment, ctx.field("content", required=True), ctx.actor()
-    )
+    content = ctx.field("content", required=True)
+    doc, created = issues.add_reaction(ctx.state, str(comment["id"]), content, ctx.actor())
     return Reply(issues.reaction_shape(ctx.state, doc), 201 if created else 200)
+
+
+def create_issue_reaction(ctx: Ctx) -> Reply:
+    repo = ctx.repo()
+    number = _int(ctx, "number")
+    issues.find(ctx.state, repo, number)
+    content = ctx.field("content", required=True)
+    scope = f"issue:{repo['id']}#{number}"
+    doc, created = issues.add_reaction(ctx.state, scope, content, ctx.actor())
+    return Reply(issues.reaction_shape(ctx.state, doc), 201 if created else 200)
+
+
+def delete_comment(ctx: Ctx) -> Reply:
+    repo = ctx.repo()
+    comment = issues.get_comment(ctx.state, repo, _int(ctx, "comment_id"))
+    if ctx.principal.kind == "user" and ctx.actor()["login"] != comment["user"]:
+        ctx.writable_repo()
+    ctx.state.store.delete("comment", comment["id"])
+    target = issues.find(ctx.state, repo, comment["number"])
+    target["comments"] = max(target.get("comments", 1) - 1, 0)
+    issues.save(ctx.state, target)
+    return Reply(None, 204)
+
+
+def list_repo_comments(ctx: Ctx) -> Paged:
+    repo = ctx.repo()
+    found = ctx.state.store.list("comment", repo["id"])
+    if ctx.query("direction") == "desc":
+        found.reverse()
+    return Paged([issues.comment_shape(ctx.state, repo, c) for c in found])
 
 
 def collaborator_permission(ctx: Ctx) -> Doc:
@@ -131,7 +160,10 @@ def routes(state: GitHubState) -> list[Route]:
     return [
         api_route(state, "GET", i, list_issues),
         api_route(state, "POST", i, create_issue),
+        api_route(state, "GET", f"{i}/comments", list_repo_comments),
         api_route(state, "GET", f"{i}/comments/{{comment_id}}", get_comment),
+        api_route(state, "DELETE", f"{i}/comments/{{comment_id}}", delete_comment),
+        api_route(state, "POST", f"{i}/{{number}}/reactions", create_issue_reaction),
         api_route(state, "PATCH", f"{i}/comments/{{comment_id}}", update_comment),
         api_route(state, "GET", f"{i}/comments/{{comment_id}}/reactions", list_reactions),
         api_route(state, "POST", f"{i}/comments/{{comment_id}}/reactions", create_reaction),

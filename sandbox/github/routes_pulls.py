@@ -139,6 +139,17 @@ def list_commits(ctx: Ctx) -> Paged:
     return Paged([commits.commit(ctx.state, repo, sha) for sha in shas])
 
 
+def list_files(ctx: Ctx) -> Paged:
+    repo = ctx.repo()
+    pr = pulls.get_pull(ctx.state, repo, _number(ctx))
+    path = ctx.state.repo_path(repo)
+    since = pr["base_sha"]
+    if not pr.get("merged"):
+        since = bare.merge_base(path, pr["base_sha"], pr["head_sha"]) or since
+    _, _, files = bare.diff_stats(path, since, pr["head_sha"])
+    return Paged(commits.diff_entries(ctx.state, repo, files, pr["head_sha"]))
+
+
 def routes(state: GitHubState) -> list[Route]:
     p = "/repos/{owner}/{repo}/pulls"
     return [
@@ -151,4 +162,5 @@ def routes(state: GitHubState) -> list[Route]:
         api_route(state, "GET", f"{p}/{{number}}/reviews", list_reviews),
         api_route(state, "POST", f"{p}/{{number}}/reviews", create_review),
         api_route(state, "GET", f"{p}/{{number}}/commits", list_commits),
+        api_route(state, "GET", f"{p}/{{number}}/files", list_files),
     ]

@@ -121,6 +121,24 @@ def put_contents(ctx: Ctx) -> Reply:
     return Reply(body, 200 if existing is not None else 201)
 
 
+def delete_contents(ctx: Ctx) -> Doc:
+    repo = ctx.writable_repo()
+    path = ctx.state.repo_path(repo)
+    file_path = ctx.params["path"].strip("/")
+    message, given_sha = ctx.field("message", required=True), ctx.field("sha", required=True)
+    branch = ctx.field("branch") or repo["default_branch"]
+    parent = bare.rev_parse(path, f"refs/heads/{branch}")
+    existing = bare.entry_at(path, parent, file_path) if parent else None
+    if existing is None:
+        raise ApiError(404, "Not Found")
+    if given_sha != existing.sha:
+        raise ApiError(409, f"{file_path} does not match {given_sha}")
+    author = _person(ctx, "author")
+    sha = bare.commit_files(path, parent, {file_path: None}, message, author)
+    move_ref(ctx.state, repo, f"refs/heads/{branch}", sha, ctx.actor(), expected_old=parent)
+    return {"content": None, "commit": commits.git_commit(ctx.state, repo, sha)}
+
+
 def get_commit(ctx: Ctx) -> Doc:
     repo = ctx.repo()
     sha = commits.resolve_or_404(ctx.state, repo, ctx.params["ref"])
@@ -200,6 +218,7 @@ def routes(state: GitHubState) -> list[Route]:
         api_route(state, "GET", f"{r}/contents", get_contents),
         api_route(state, "GET", f"{r}/contents/{{path:path}}", get_contents),
         api_route(state, "PUT", f"{r}/contents/{{path:path}}", put_contents),
+        api_route(state, "DELETE", f"{r}/contents/{{path:path}}", delete_contents),
         api_route(state, "GET", f"{r}/commits/{{ref:path}}", get_commit),
         api_route(state, "GET", f"{r}/branches/{{branch:path}}", get_branch),
         api_route(state, "GET", f"{r}/compare/{{basehead:path}}", compare),

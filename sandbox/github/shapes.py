@@ -50,6 +50,40 @@ def user(base: str, acct: Doc) -> Doc:
     }
 
 
+def full_user(base: str, acct: Doc, repos: list[Doc], private: bool = False) -> Doc:
+    """``GET /users/{username}`` (public) or, for oneself, ``GET /user`` (private)."""
+    shaped = user(base, acct)
+    created = iso(acct.get("created_at") or 0)
+    public = sum(1 for r in repos if not r["private"])
+    shaped.update(
+        name=acct.get("name"),
+        company=None,
+        blog="",
+        location=None,
+        email=acct.get("email") if private else None,
+        hireable=None,
+        bio=None,
+        twitter_username=None,
+        public_repos=public,
+        public_gists=0,
+        followers=0,
+        following=0,
+        created_at=created,
+        updated_at=created,
+    )
+    if private:
+        shaped.update(
+            user_view_type="private",
+            private_gists=0,
+            total_private_repos=len(repos) - public,
+            owned_private_repos=len(repos) - public,
+            disk_usage=0,
+            collaborators=0,
+            two_factor_authentication=False,
+        )
+    return shaped
+
+
 def bot_user(base: str, app: Doc) -> Doc:
     """The ``<slug>[bot]`` account that acts for the App's installations."""
     return user(base, {"login": f"{app['slug']}[bot]", "id": app["bot_id"], "type": "Bot"})

@@ -34,6 +34,8 @@ def webhook_view(value: Any, key: str = "") -> Any:
     drop: tuple[str, ...] = ()
     if _is_user(shaped):
         drop = _ACCOUNT_EXTRAS if key == "account" else _USER_EXTRAS
+        # Webhook users may omit name and email, but may not carry them as null.
+        drop += tuple(k for k in ("name", "email") if k in shaped and shaped[k] is None)
     elif _is_repository(shaped):
         drop = _REPO_EXTRAS
         shaped.setdefault("custom_properties", {})
