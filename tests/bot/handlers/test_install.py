@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bot.adapters.clock import FakeClock
@@ -371,3 +372,72 @@ def test_a_broken_gitops_repository_is_the_operators_problem(world: World, shop:
     assert "autostack-export" not in str(raised.value)
     assert world.github.called("open_or_update_issue") == []
     assert world.github.called("open_or_update_pr") == []
+
+
+# -- end to end: the sandbox GitHub sends signed webhooks to the bot -----------------------------
+
+FASTAPI_FILES = {
+    "app.py": (
+        "from fastapi import FastAPI\n\napp = FastAPI()\n\n\n"
+        '@app.get("/healthz")\ndef healthz() -> dict[str, str]:\n    return {"status": "ok"}\n'
+    ),
+    "requirements.txt": "fastapi==0.115.6\nuvicorn==0.34.0\n",
+}
+
+
+def test_installing_the_app_opens_the_onboarding_pull_requests_end_to_end(
+    tmp_path: Path,
+) -> None:
+    from sandbox.testbed import Testbed
+
+    with Testbed(tmp_path / "bed") as bed:
+        bed.start_github()
+        bed.create_gitops()
+        bed.create_repo("shop", FASTAPI_FILES)
+        bed.create_repo("notes", {"README.md": "# Notes\n"})
+        bed.start_bot(on_start=(), workers=1)
+        token = bed.user("watcher")
+        for repo in ("shop", "notes", bed.gitops_name):
+            bed.user("watcher", repo=repo, permission="read")
+        api = httpx.Client(
+            base_url=bed.github_url, headers={"Authorization": f"token {token}"}, timeout=30
+        )
+
+        def get(path: str) -> Any:
+            response = api.get(f"/repos/acme/{path}")
+            response.raise_for_status()
+            return response.json()
+
+        installation = bed.install(["shop", "notes", bed.gitops_name])
+        bed.settle(timeout=60)
+
+        [app_pr] = get("shop/pulls?state=open")
+        assert (app_pr["title"], app_pr["head"]["ref"]) == (
+            "Set up AutoStack deployments",
+            APP_BRANCH,
+        )
+        assert "HTTP GET `/healthz`" in app_pr["body"]
+        [gitops_pr] = get("gitops/pulls?state=open")
+        assert (gitops_pr["title"], gitops_pr["head"]["ref"]) == (
+            "Onboard shop",
+            "autostack/onboard-shop",
+        )
+        assert gitops_pr["html_url"] in app_pr["body"]
+        files = {f["filename"] for f in get(f"gitops/pulls/{gitops_pr['number']}/files")}
+        assert {"argocd/apps/shop-dev.yaml", "apps/shop/overlays/prod/kustomization.yaml"} <= files
+        files = {f["filename"] for f in get(f"shop/pulls/{app_pr['number']}/files")}
+        assert files == APP_FILES | {APP_CONFIG_FILE}
+        [issue] = [i for i in get("notes/issues?state=open") if "pull_request" not in i]
+        assert issue["title"] == "AutoStack could not set up this repository"
+        assert get("notes/pulls?state=open") == []
+
+        # Removed and added again: the same pull requests and branches, nothing new.
+        heads = {b["name"]: b["commit"]["sha"] for b in get("gitops/branches")}
+        path = f"/installations/{installation}/repositories"
+        bed.control("POST", path, {"remove": ["shop"]})
+        bed.control("POST", path, {"add": ["shop"]})
+        bed.settle(timeout=60)
+        assert [p["number"] for p in get("shop/pulls?state=open")] == [app_pr["number"]]
+        assert [p["number"] for p in get("gitops/pulls?state=open")] == [gitops_pr["number"]]
+        assert {b["name"]: b["commit"]["sha"] for b in get("gitops/branches")} == heads
+        api.close()
