@@ -55,6 +55,11 @@ class Metrics:
             ["command", "outcome"],
             registry=self.registry,
         )
+        self.argocd_breaker_open = Gauge(
+            "autostack_argocd_breaker_open",
+            "1 while the Argo CD client's circuit breaker is open (calls fail fast), else 0.",
+            registry=self.registry,
+        )
 
     def set_queue_depth(self, counts: dict[str, int]) -> None:
         for state in ("queued", "running", "failed", "dead", "done"):

@@ -17,6 +17,7 @@ from alembic.config import Config
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -419,3 +420,16 @@ def _position(session: Session, lock: LockRow, ticket: str) -> Position | None:
 def _waiters_ahead(session: Session, key: str, waiter_id: int) -> int:
     query = select(func.count()).where(LockWaiterRow.key == key, LockWaiterRow.id < waiter_id)
     return int(session.scalar(query) or 0)
+
+
+class DriftRow(Base):
+    """What the watcher knows about one Application's drift, kept across restarts: since
+    when it has been OutOfSync with nothing deploying, and whether its issue is open."""
+
+    __tablename__ = "drift"
+
+    application: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<app>-<env>"
+    out_of_sync_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    issue_open: Mapped[bool] = mapped_column(Boolean, default=False)
+    issue_digest: Mapped[str | None] = mapped_column(String(64))  # of the last body posted
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

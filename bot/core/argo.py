@@ -85,6 +85,7 @@ class AppStatus:
     resources: tuple[ResourceState, ...] = ()
     external_urls: tuple[str, ...] = ()
     labels: Mapping[str, str] | None = None
+    annotations: Mapping[str, str] | None = None  # autostack.dev/source-repo names the app repo
     resource_version: str = ""
     operation_pending: bool = False  # a sync was requested and has not started yet
 
@@ -178,6 +179,7 @@ def parse_application(data: Mapping[str, Any]) -> AppStatus:
         _obj(op_state, "operation", "sync"), "revision"
     )
     labels = {k: v for k, v in _obj(meta, "labels").items() if isinstance(v, str)}
+    annotations = {k: v for k, v in _obj(meta, "annotations").items() if isinstance(v, str)}
     return AppStatus(
         name=_str(meta, "name"),
         sync_status=_str(sync, "status"),
@@ -196,6 +198,7 @@ def parse_application(data: Mapping[str, Any]) -> AppStatus:
         resources=tuple(_resource(r) for r in _list(status, "resources") if isinstance(r, dict)),
         external_urls=_strings(_obj(status, "summary"), "externalURLs"),
         labels=labels,
+        annotations=annotations,
         resource_version=_str(meta, "resourceVersion"),
         operation_pending=bool(_obj(app, "operation")),
     )

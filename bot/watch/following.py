@@ -1,0 +1,223 @@
+"""Following deployments in ``syncing`` to a verdict, reporting on GitHub as they go.
+
+Per pass: one Argo CD list call for every deployment in flight, one ``refresh=normal`` get
+for a deployment seen for the first time (so Argo CD compares with git now rather than at
+its next poll) or whose health on show predates its sync. The PR comment is rewritten only
+when Argo CD's sync, health or revision changed, so GitHub calls follow state changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.core.argo import AppStatus, ArgoNotFound
+from bot.core.follow import (
+    Evaluation,
+    Failed,
+    Followed,
+    InProgress,
+    Succeeded,
+    Superseded,
+    TimedOut,
+    evaluate,
+)
+from bot.core.messages import EnvRow
+from bot.deploy import report
+from bot.deploy.engine import Deployer
+from bot.deploy.records import Deployment
+from bot.store import DEPLOYMENT_STATES
+from bot.watch.autorollback import roll_back_automatically
+from bot.watch.failure import gather_failure
+from bot.watch.observe import Observation, argo
+from generators.config import application_name, overlay_dir
+
+log = logging.getLogger(__name__)
+DEFAULT_TIMEOUT = timedelta(minutes=10)
+
+
+class Follower:
+    """Keeps only what saves Argo CD calls in memory; everything else is in the database,
+    so a new ``Follower`` (after a restart, or on another replica) picks up where it was."""
+
+    def __init__(self, deployer: Deployer, *, settle_seconds: float, refresh_every: float):
+        self.deployer = deployer
+        self.services = deployer.services
+        self.records = deployer.records
+        self.settle_seconds = settle_seconds
+        self.refresh_every = timedelta(seconds=refresh_every)
+        self._refreshed: dict[int, datetime] = {}  # deployment id -> last refresh=normal
+
+    def follow(self, seen: Observation) -> None:
+        """One pass over every deployment in ``syncing``; no Argo CD call when there is none."""
+        syncing = self.records.find(states={"syncing"})
+        if not syncing:
+            self._refreshed.clear()
+            return
+        live = seen.applications()
+        for deployment in syncing:
+            self._one(deployment, live.get(_name(deployment)), seen)
+        current = {d.id for d in syncing}
+        self._refreshed = {k: v for k, v in self._refreshed.items() if k in current}
+
+    # -- one deployment ----------------------------------------------------------------------
+
+    def _one(self, deployment: Deployment, status: AppStatus | None, seen: Observation) -> None:
+        if deployment.id not in self._refreshed:
+            status = self._refresh(deployment, seen.now) or status
+        if status is None:
+            self._missing(deployment, seen)
+            return
+        result = self._evaluate(deployment, status, seen)
+        verdict = result.verdict
+        stale = isinstance(verdict, InProgress) and verdict.needs_refresh
+        if stale and self._due(deployment, seen):
+            fresh = self._refresh(deployment, seen.now)
+            if fresh is not None:
+                status, result = fresh, self._evaluate(deployment, fresh, seen)
+                verdict = result.verdict
+        if isinstance(verdict, Succeeded) and verdict.revision != deployment.gitops_sha:
+            newer = self._overlay_changed(deployment, verdict.revision, seen)
+            if newer is not None:
+                verdict = Superseded(newer)
+        self._act(deployment, status, result, verdict, seen)
+
+    def _evaluate(self, deployment: Deployment, status: AppStatus, seen: Observation) -> Evaluation:
+        return evaluate(
+            self._followed(deployment, seen),
+            status,
+            seen.now,
+            is_descendant=seen.is_descendant,
+            settle_seconds=self.settle_seconds,
+            latest_gitops_sha=self._latest_gitops_sha(deployment),
+        )
+
+    def _act(
+        self,
+        deployment: Deployment,
+        status: AppStatus,
+        result: Evaluation,
+        verdict: Any,
+        seen: Observation,
+    ) -> None:
+        row = EnvRow(
+            deployment.env,
+            image=deployment.image,
+            sync=status.sync_status or None,
+            health=status.health_status or None,
+            revision=status.sync_revision or None,
+            elapsed=seen.now - deployment.created_at,
+        )
+        if isinstance(verdict, InProgress):
+            self._progress(deployment, row, result.followed, seen.now)
+        elif isinstance(verdict, Succeeded):
+            url = self._environment_url(deployment, status, seen)
+            summary = f"Argo CD synced {verdict.revision[:7]} and the app is healthy"
+            self.deployer.finish(deployment, "succeeded", summary, row=row, environment_url=url)
+        elif isinstance(verdict, Failed):
+            failure = gather_failure(self.services.argocd, _name(deployment), verdict)
+            self.deployer.finish(deployment, "failed", failure.reason, failure=failure, row=row)
+            roll_back_automatically(self.deployer, deployment, failure, row, seen)
+        elif isinstance(verdict, Superseded):
+            summary = f"{verdict.by_revision[:7]} changed the overlay after it landed"
+            self.deployer.finish(deployment, "superseded", summary, row=row)
+        elif isinstance(verdict, TimedOut):
+            summary = f"not synced and healthy in time; it was {verdict.phase}"
+            self.deployer.finish(deployment, "timed_out", summary, row=row)
+
+    def _progress(
+        self, deployment: Deployment, row: EnvRow, followed: Followed, now: datetime
+    ) -> None:
+        """Store the Healthy streak; rewrite the comment only when Argo CD's view changed."""
+        shown = [row.sync, row.health, row.revision]
+        healthy_since = followed.first_healthy_at.isoformat() if followed.first_healthy_at else None
+        details = deployment.details
+        if details.get("row") == shown and details.get("first_healthy_at") == healthy_since:
+            return
+        updated = self.records.update(
+            deployment.id, now, details={"row": shown, "first_healthy_at": healthy_since}
+        )
+        if details.get("row") != shown:
+            report.post_progress(self.services, updated, now, row=row)
+
+    def _missing(self, deployment: Deployment, seen: Observation) -> None:
+        """No Application for the deployment: wait (app-of-apps may create it) until the
+        deadline, then say what was missing."""
+        if deployment.deadline is not None and seen.now >= deployment.deadline:
+            summary = f"Argo CD has no Application {_name(deployment)}"
+            self.deployer.finish(deployment, "timed_out", summary)
+
+    # -- inputs to evaluate ------------------------------------------------------------------
+
+    def _followed(self, deployment: Deployment, seen: Observation) -> Followed:
+        env = seen.config().environment(deployment.env)
+        timeout = timedelta(minutes=env.timeout_minutes) if env else DEFAULT_TIMEOUT
+        deadline = deployment.deadline or deployment.created_at + timeout
+        healthy = deployment.details.get("first_healthy_at")
+        return Followed(
+            app=deployment.app,
+            env=deployment.env,
+            gitops_sha=deployment.gitops_sha or "",
+            # The engine sets the deadline when the commit lands, timeout minutes ahead.
+            started_at=deadline - timeout,
+            deadline=deadline,
+            first_healthy_at=datetime.fromisoformat(healthy) if healthy else None,
+        )
+
+    def _latest_gitops_sha(self, deployment: Deployment) -> str | None:
+        """The newest landed commit among this app and environment's deployments: later
+        landings have later deadlines (the same timeout, counted from landing)."""
+        landed = [
+            d
+            for d in self.records.find(
+                states=set(DEPLOYMENT_STATES), app=deployment.app, env=deployment.env
+            )
+            if d.gitops_sha and d.deadline is not None
+        ]
+        if not landed:
+            return None
+        newest = max(landed, key=lambda d: (d.deadline, d.id))
+        return newest.gitops_sha
+
+    def _overlay_changed(
+        self, deployment: Deployment, revision: str, seen: Observation
+    ) -> str | None:
+        """The commit that changed the overlay after ours, when Argo CD synced a revision
+        that contains one: someone else's deployment superseded ours."""
+        path = overlay_dir(deployment.app, deployment.env)
+        newest = self.services.gitops().history(path, ref=revision, limit=1)
+        if not newest or seen.is_descendant(deployment.gitops_sha or "", newest[0].sha):
+            return None
+        return newest[0].sha
+
+    def _environment_url(
+        self, deployment: Deployment, status: AppStatus, seen: Observation
+    ) -> str | None:
+        host = seen.config().ingress_host(deployment.app, deployment.env)
+        if host:
+            return f"https://{host}"
+        return status.external_urls[0] if status.external_urls else None
+
+    # -- refreshes ---------------------------------------------------------------------------
+
+    def _due(self, deployment: Deployment, seen: Observation) -> bool:
+        last = self._refreshed.get(deployment.id)
+        return last is None or seen.now - last >= self.refresh_every
+
+    def _refresh(self, deployment: Deployment, now: datetime) -> AppStatus | None:
+        """``refresh=normal``: Argo CD compares with git before answering."""
+        argocd = self.services.argocd
+        assert argocd is not None  # the watcher follows only with Argo CD configured
+        self._refreshed[deployment.id] = now
+        try:
+            status: AppStatus = argo(
+                lambda: argocd.get_application(_name(deployment), refresh="normal")
+            )
+        except ArgoNotFound:
+            return None
+        return status
+
+
+def _name(deployment: Deployment) -> str:
+    return application_name(deployment.app, deployment.env)

@@ -1,0 +1,67 @@
+"""What one watcher pass sees: Argo CD's Applications, listed at most once per pass, and
+git's answers about which revision contains which, asked at most once per pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from bot.core.argo import AppStatus
+from bot.core.errors import TransientError
+from bot.services import APP_LABEL, Services
+from generators.config import GitOpsConfig
+
+T = TypeVar("T")
+
+
+class ArgoDown(Exception):
+    """Argo CD did not answer (or its circuit breaker is open): the pass stops here and
+    every deployment stays as it is until Argo CD is back."""
+
+    def __init__(self, cause: TransientError):
+        super().__init__(cause.message)
+        self.cause = cause
+
+
+def argo(call: Callable[[], T]) -> T:
+    """Run one Argo CD call; its transient failures become ``ArgoDown``."""
+    try:
+        return call()
+    except TransientError as exc:
+        raise ArgoDown(exc) from exc
+
+
+class Observation:
+    """One pass's view, shared by following and drift so neither asks twice."""
+
+    def __init__(self, services: Services, now: datetime):
+        self.services = services
+        self.now = now
+        self._apps: dict[str, AppStatus] | None = None
+        self._contains: dict[tuple[str, str], bool] = {}
+        self._config: GitOpsConfig | None = None
+
+    @property
+    def listed(self) -> bool:
+        return self._apps is not None
+
+    def applications(self) -> dict[str, AppStatus]:
+        """Every AutoStack Application by name, from one list call per pass."""
+        if self._apps is None:
+            argocd = self.services.argocd
+            found = argo(lambda: argocd.list_applications(selector=APP_LABEL)) if argocd else ()
+            self._apps = {status.name: status for status in found}
+        return self._apps
+
+    def is_descendant(self, revision: str, ancestor: str) -> bool:
+        """Whether ``revision`` contains ``ancestor``, asking the GitOps clone once a pass."""
+        key = (revision, ancestor)
+        if key not in self._contains:
+            self._contains[key] = self.services.gitops().is_ancestor(ancestor, revision)
+        return self._contains[key]
+
+    def config(self) -> GitOpsConfig:
+        if self._config is None:
+            self._config = self.services.config()
+        return self._config

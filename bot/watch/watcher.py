@@ -1,0 +1,142 @@
+"""``Watcher``: one pass follows every deployment in ``syncing``, times out expired locks
+and, less often, checks drift. ``start_watcher`` runs passes on an APScheduler interval
+job, woken early by Argo CD's watch stream, on the one replica that holds the leader lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.adapters.argocd import BreakerState
+from bot.deploy.engine import Deployer
+from bot.router import HandlerContext
+from bot.services import Services
+from bot.watch.drift import DriftWatch
+from bot.watch.following import Follower
+from bot.watch.leader import Leadership
+from bot.watch.observe import ArgoDown, Observation
+from bot.watch.stream import StreamWaker
+
+log = logging.getLogger(__name__)
+DRIFT_THRESHOLD = timedelta(minutes=10)
+
+
+class Watcher:
+    """All state lives in the database; the instance only remembers what saves calls."""
+
+    def __init__(
+        self,
+        ctx: HandlerContext,
+        services: Services,
+        *,
+        interval: float = 2.0,
+        settle_seconds: float = 5.0,
+        drift_threshold: timedelta = DRIFT_THRESHOLD,
+        drift_every: float = 30.0,
+        refresh_every: float = 10.0,
+    ):
+        self.ctx = ctx
+        self.services = services
+        self.interval = interval
+        self.deployer = Deployer(ctx, services)
+        self.leader = Leadership(ctx.store)
+        self.follower = Follower(
+            self.deployer, settle_seconds=settle_seconds, refresh_every=refresh_every
+        )
+        self.drift = DriftWatch(ctx.store, services.github, drift_threshold)
+        self.drift_every = timedelta(seconds=drift_every)
+        self.argo_down = False
+        self._last_drift: datetime | None = None
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        """One pass; a replica that does not lead does nothing."""
+        with self._lock:
+            if not self.leader.acquire():
+                return
+            now = self.ctx.clock.now()
+            self._expire_locks(now)
+            if self.services.argocd is None:
+                return
+            seen = Observation(self.services, now)
+            try:
+                self.follower.follow(seen)
+                if self._last_drift is None or now - self._last_drift >= self.drift_every:
+                    self.drift.check(seen)
+                    self._last_drift = now
+            except ArgoDown as down:
+                self._argo_failed(down)
+                return
+            if self.argo_down:
+                log.info("Argo CD answers again; following resumes")
+                self.argo_down = False
+
+    def tick_safely(self) -> None:
+        """``tick`` for the scheduler: a failing pass is logged and the next one runs."""
+        try:
+            self.tick()
+        except Exception:
+            log.exception("watcher pass failed")
+
+    def close(self) -> None:
+        with self._lock:
+            self.leader.release()
+
+    def _argo_failed(self, down: ArgoDown) -> None:
+        # Logged once per outage: the breaker already says so on /readyz and /metrics.
+        if not self.argo_down:
+            log.warning("Argo CD is unavailable; deployments stay as they are: %s", down)
+        self.argo_down = True
+
+    def _expire_locks(self, now: datetime) -> None:
+        """A lock held past its time: its deployment timed out; the next in line goes on."""
+        for handover in self.ctx.locks.expire(now):
+            released = self.deployer.records.get(_id(handover.released))
+            if released is not None and not released.done:
+                self.deployer.finish(released, "timed_out", "its environment lock expired")
+            elif handover.next_holder:
+                self.deployer.advance(_id(handover.next_holder))
+
+
+def _id(ticket: str) -> int:
+    digits = ticket.removeprefix("d-")
+    return int(digits) if digits.isdigit() else -1
+
+
+def start_watcher(ctx: HandlerContext) -> Callable[[], None]:
+    """Start following in the background; returns how to stop it (the app's lifespan)."""
+    from bot.handlers import services_of
+
+    services = services_of(ctx)
+    watcher = Watcher(ctx, services)
+    argocd = services.argocd
+    if argocd is not None:
+        ctx.metrics.argocd_breaker_open.set_function(
+            lambda: 1.0 if argocd.state is BreakerState.OPEN else 0.0
+        )
+    scheduler = BackgroundScheduler(timezone=UTC)
+    job = scheduler.add_job(
+        watcher.tick_safely,
+        "interval",
+        seconds=watcher.interval,
+        id="argocd-watcher",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.start()
+    stream = StreamWaker(argocd, lambda: job.modify(next_run_time=datetime.now(UTC)))
+    if argocd is not None:
+        stream.start()
+
+    def stop() -> None:
+        stream.stop()
+        scheduler.shutdown(wait=True)
+        watcher.close()
+
+    return stop
