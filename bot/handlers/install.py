@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.core.errors import PermanentError, TransientError
+from bot.core.errors import AutostackError, PermanentError, TransientError
 from bot.core.events import Event
 from bot.core.messages import code_block, inline_code, redact
 from bot.handlers import services_of
@@ -98,13 +98,13 @@ def onboard_all(event: Event, ctx: HandlerContext, repos: Sequence[str]) -> None
     transient failure is raised first (the queue retries the whole delivery, and the
     repositories done already come out unchanged), then a permanent one."""
     services = services_of(ctx)
-    failures: list[Exception] = []
+    failures: list[AutostackError] = []
     for repo in repos:
         if repo.lower() == services.gitops_repo.lower():
             continue
         try:
             Onboarding(event, ctx, services, repo).run()
-        except (TransientError, PermanentError) as exc:
+        except AutostackError as exc:
             failures.append(exc)
     failures.sort(key=lambda exc: not isinstance(exc, TransientError))
     if failures:

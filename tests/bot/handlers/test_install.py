@@ -291,6 +291,21 @@ def test_an_unknown_stack_gets_an_issue_and_no_pull_requests(world: World) -> No
     assert len(world.github.issues) == 1 and world.github.called("open_or_update_pr") == []
 
 
+def test_the_issue_names_the_bad_setting_and_never_echoes_a_secret(world: World) -> None:
+    token = "ghp_" + "A1b2C3d4" * 5
+    files = fixture_files(FASTAPI_APP)
+    files[APP_CONFIG_FILE] = f"port: {token}\n".encode()
+    world.add_repo(APP, files)
+    world.install(APP)
+    [issue] = world.github.issues.values()
+    assert "```\n.github/autostack.yml: port: must be a int, got 'ghp_[redacted]'\n```" in (
+        issue.body
+    )
+    assert token not in issue.body
+    assert all(token not in entry.summary for entry in world.ctx.audit.entries())
+    assert world.github.called("open_or_update_pr") == []
+
+
 def test_a_fix_pushed_later_onboards_the_repository_and_closes_the_issue(world: World) -> None:
     notes = world.add_repo("acme/notes", {"README.md": b"# Notes\n"})
     world.add("acme/notes")
