@@ -7,12 +7,9 @@ under the state lock, so each request sees and leaves consistent state.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +18,7 @@ from urllib.parse import urlencode
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import Route
 
 from sandbox.github.identity import JWTRejected, verify_app_jwt
 from sandbox.github.state import GitHubState, StateError
@@ -309,116 +306,3 @@ def api_route(
     state: GitHubState, method: str, path: str, handler: Handler, auth: str = "token"
 ) -> Route:
     return Route(path, endpoint(state, handler, auth), methods=[method])
-
-
-# --- the middleware: fault injection and the request log ------------------------------
-
-
-def route_template(routes: list[BaseRoute], scope: dict[str, Any]) -> str:
-    for route in routes:
-        match, _ = route.matches(scope)
-        if match == Match.FULL and isinstance(route, Route):
-            return route.path.replace(":path", "")
-    return scope.get("path", "")
-
-
-class SandboxMiddleware:
-    """Wraps the app: injects configured faults, then logs every answered request."""
-
-    def __init__(self, app: Any, state: GitHubState, routes: list[BaseRoute]):
-        self.app, self.state, self.routes = app, state, routes
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        host = dict(scope.get("headers") or []).get(b"host", b"").decode()
-        if host:
-            self.state.public_url = f"{scope.get('scheme', 'http')}://{host}"
-        if scope["path"].startswith("/_sandbox"):
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        template = route_template(self.routes, scope)
-        status = {"code": 0}
-
-        async def recording_send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        dropped = await self._inject(scope, receive, recording_send, send, template)
-        if not dropped and not status["code"]:
-            await self.app(scope, receive, recording_send)
-        self._log(scope, template, status["code"], started)
-
-    async def _inject(
-        self, scope: dict[str, Any], receive: Any, reply: Any, raw_send: Any, template: str
-    ) -> bool:
-        """Apply matching faults; True when the connection was dropped."""
-        for rule in self.state.faults.for_request(scope["method"], template, scope["path"]):
-            if rule.kind == "latency":
-                await asyncio.sleep(rule.latency_ms / 1000)
-            elif rule.kind == "drop":
-                _drop_connection(raw_send)
-                return True
-            else:
-                status, headers, body = fault_response(
-                    rule.kind, rule.status, rule.retry_after, self.state
-                )
-                await json_response(status, body, headers)(scope, receive, reply)
-                return False
-        return False
-
-    def _log(self, scope: dict[str, Any], template: str, status: int, started: float) -> None:
-        principal = scope.get("sandbox.principal")
-        self.state.requests.add(
-            {
-                "method": scope["method"],
-                "route": template,
-                "path": scope["path"],
-                "query": scope.get("query_string", b"").decode(),
-                "status": status,
-                "installation_id": getattr(principal, "installation_id", None),
-                "user": getattr(principal, "login", None),
-                "auth": getattr(principal, "kind", None),
-                "not_modified": bool(scope.get("sandbox.not_modified")),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                "at": self.state.clock(),
-            }
-        )
-
-
-def fault_response(
-    kind: str, status: int, retry_after: int, state: GitHubState
-) -> tuple[int, dict[str, str], Doc]:
-    now = int(state.clock())
-    if kind == "rate_limit":
-        headers = {
-            "X-RateLimit-Limit": "5000",
-            "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Used": "5000",
-            "X-RateLimit-Reset": str(now + retry_after),
-            "X-RateLimit-Resource": "core",
-        }
-        return (
-            status or 403,
-            headers,
-            error_body(status or 403, "API rate limit exceeded.", doc=RATE_DOCS),
-        )
-    if kind == "secondary_rate_limit":
-        message = SECONDARY_MESSAGE.format(uuid.uuid4().hex[:16].upper())
-        headers = {"Retry-After": str(retry_after)}
-        return status or 403, headers, error_body(status or 403, message, doc=RATE_DOCS)
-    code = status or 502
-    return code, {}, error_body(code, "Server Error" if code != 502 else "Bad Gateway")
-
-
-def _drop_connection(send: Any) -> None:
-    """Close the TCP connection without answering (uvicorn's protocol object owns it)."""
-    cycle = getattr(send, "__self__", None)
-    transport = getattr(cycle, "transport", None)
-    if transport is None:
-        raise ConnectionAbortedError("connection dropped by an injected fault")
-    cycle.disconnected = True  # type: ignore[union-attr]
-    transport.close()

@@ -28,7 +28,8 @@ from sandbox.github import (
     routes_pulls,
     routes_repos,
 )
-from sandbox.github.api import SandboxMiddleware, error_body, json_response
+from sandbox.github.api import error_body, json_response
+from sandbox.github.middleware import SandboxMiddleware
 from sandbox.github.state import GitHubState
 
 

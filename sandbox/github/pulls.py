@@ -34,16 +34,18 @@ def _head_ref(pr: Doc) -> str:
     return f"refs/pull/{pr['number']}/head"
 
 
+def _import_head(state: GitHubState, repo: Doc, head_repo: Doc, head_ref: str) -> None:
+    """Bring a fork's branch objects into the base repository (merges happen there)."""
+    if head_repo["id"] != repo["id"]:
+        src = str(state.repo_path(head_repo))
+        bare.git(state.repo_path(repo), "fetch", "-q", src, f"refs/heads/{head_ref}")
+
+
 def _fetch_head(state: GitHubState, repo: Doc, pr: Doc) -> None:
     """Keep ``refs/pull/N/head`` in the base repository, as GitHub does (also for forks)."""
-    path = state.repo_path(repo)
-    if pr["head_repo_id"] != repo["id"]:
-        head_repo = state.repo_by_id(pr["head_repo_id"])
-        if head_repo is not None:
-            src = state.repo_path(head_repo)
-            bare.git(path, "fetch", "-q", str(src), f"+{pr['head_sha']}:{_head_ref(pr)}")
-            return
-    bare.update_ref(path, _head_ref(pr), pr["head_sha"])
+    head_repo = state.repo_by_id(pr["head_repo_id"]) or repo
+    _import_head(state, repo, head_repo, pr["head_ref"])
+    bare.update_ref(state.repo_path(repo), _head_ref(pr), pr["head_sha"])
 
 
 def shape(state: GitHubState, pr: Doc, full: bool = True) -> Doc:
@@ -167,6 +169,14 @@ def open_pull(
                 "Validation Failed",
                 [{"resource": "PullRequest", "code": "custom", "message": message}],
             )
+    _import_head(state, repo, head_repo, head_ref)
+    if not bare.rev_list(path, base_sha, head_sha):
+        message = f"No commits between {base_ref} and {head_ref}"
+        raise StateError(
+            422,
+            "Validation Failed",
+            [{"resource": "PullRequest", "code": "custom", "message": message}],
+        )
     now = state.clock()
     pr: Doc = {
         "id": state.store.next_id("pull", 7000000),
@@ -188,13 +198,6 @@ def open_pull(
         "comments": 0,
     }
     _fetch_head(state, repo, pr)
-    if not bare.rev_list(path, base_sha, head_sha):
-        message = f"No commits between {base_ref} and {head_ref}"
-        raise StateError(
-            422,
-            "Validation Failed",
-            [{"resource": "PullRequest", "code": "custom", "message": message}],
-        )
     save(state, pr)
     state.emit(
         "pull_request",

@@ -53,6 +53,7 @@ class GitHubState:
         self.requests = RequestLog()
         self.rate = RateLimiter()
         self.public_url = "http://127.0.0.1"
+        self.public_url_pinned = False
         self._key_pem = load_or_create_key(data_dir / "app-private-key.pem")
         self._ensure_app()
         self.webhooks = Dispatcher(self.store, self.app_doc, self.faults, clock)
@@ -62,6 +63,11 @@ class GitHubState:
         path = Path(data_dir)
         path.mkdir(parents=True, exist_ok=True)
         return cls(path, clock)
+
+    def set_public_url(self, url: str) -> None:
+        """Fix the base of every URL the server hands out (else: the last request's Host)."""
+        self.public_url = url.rstrip("/")
+        self.public_url_pinned = True
 
     def close(self) -> None:
         self.webhooks.close()
