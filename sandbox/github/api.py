@@ -273,6 +273,7 @@ def endpoint(state: GitHubState, handler: Handler, auth: str) -> Callable[[Reque
             response = json_response(exc.status, body, exc.headers)
         except StateError as exc:
             response = json_response(exc.status, error_body(exc.status, exc.message, exc.errors))
+        rate_headers.update(_charge_conditional(state, request, response.status_code))
         for name, value in rate_headers.items():
             response.headers.setdefault(name, value)
         return response
@@ -286,14 +287,24 @@ def _locked(state: GitHubState, handler: Handler, ctx: Ctx) -> Any:
 
 
 def _spend(state: GitHubState, request: Request, principal: Principal) -> dict[str, str]:
-    """Charge the request to its rate-limit budget (conditional hits are free, as on GitHub)."""
+    """Charge the request to its rate-limit budget; a conditional request is charged later,
+    only if it is not answered 304 (those are free on GitHub), and ``/rate_limit`` is free."""
     now = state.clock()
     if request.headers.get("if-none-match") or request.url.path == "/rate_limit":
-        return state.rate.peek(principal.rate_key, now).headers()
-    ok, budget = state.rate.consume(principal.rate_key, now)
+        budget = state.rate.peek(principal.rate_key, now)
+        ok = budget.remaining > 0 or request.url.path == "/rate_limit"
+    else:
+        ok, budget = state.rate.consume(principal.rate_key, now)
     if not ok:
         raise ApiError(403, _limit_message(principal), headers=budget.headers(), doc=RATE_DOCS)
     return budget.headers()
+
+
+def _charge_conditional(state: GitHubState, request: Request, status: int) -> dict[str, str]:
+    principal = request.scope.get("sandbox.principal")
+    if principal is None or status == 304 or not request.headers.get("if-none-match"):
+        return {}
+    return state.rate.consume(principal.rate_key, state.clock())[1].headers()
 
 
 def _limit_message(principal: Principal) -> str:

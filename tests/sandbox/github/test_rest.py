@@ -34,6 +34,9 @@ def test_etag_and_not_modified(world: World) -> None:
     world.gh.call("POST", "/repos/alice/app/push", json={"user": "alice", "files": {"n": "1"}})
     changed = api.get(ref, headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
+    # A conditional request that is answered in full is charged.
+    remaining = int(again.headers["x-ratelimit-remaining"])
+    assert int(changed.headers["x-ratelimit-remaining"]) == remaining - 1
 
 
 def test_unknown_routes_answer_githubs_404(world: World) -> None:
