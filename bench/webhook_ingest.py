@@ -117,7 +117,9 @@ def serve(kind: str, options: dict[str, Any], port_out: Connection) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     app = bare_app() if kind == "bare" else bot_app(**options)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+    # and without it a response sent as headers then body waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port_out.send(sock.getsockname()[1])
