@@ -41,8 +41,19 @@ class Follower:
     """Keeps only what saves Argo CD calls in memory; everything else is in the database,
     so a new ``Follower`` (after a restart, or on another replica) picks up where it was."""
 
-    def __init__(self, deployer: Deployer, *, settle_seconds: float, refresh_every: float):
+    def __init__(
+        self,
+        deployer: Deployer,
+        *,
+        settle_seconds: float,
+        refresh_every: float,
+        stale_refreshes_per_pass: int = 2,
+    ):
         self.deployer = deployer
+        # Refreshing for stale health is a fallback (Argo CD reconciles after a sync by
+        # itself); capped per pass so Argo CD calls do not grow with deployments in flight.
+        self.stale_refreshes_per_pass = stale_refreshes_per_pass
+        self._stale_refreshes = 0
         self.services = deployer.services
         self.records = deployer.records
         self.settle_seconds = settle_seconds
@@ -56,6 +67,7 @@ class Follower:
             self._refreshed.clear()
             return
         live = seen.applications()
+        self._stale_refreshes = 0
         for deployment in syncing:
             self._one(deployment, live.get(_name(deployment)), seen)
         current = {d.id for d in syncing}
@@ -71,8 +83,9 @@ class Follower:
             return
         result = self._evaluate(deployment, status, seen)
         verdict = result.verdict
-        stale = isinstance(verdict, InProgress) and verdict.needs_refresh
+        stale = isinstance(verdict, InProgress) and _waiting_on_argo(verdict, status)
         if stale and self._due(deployment, seen):
+            self._stale_refreshes += 1
             fresh = self._refresh(deployment, seen.now)
             if fresh is not None:
                 status, result = fresh, self._evaluate(deployment, fresh, seen)
@@ -202,6 +215,8 @@ class Follower:
     # -- refreshes ---------------------------------------------------------------------------
 
     def _due(self, deployment: Deployment, seen: Observation) -> bool:
+        if self._stale_refreshes >= self.stale_refreshes_per_pass:
+            return False
         last = self._refreshed.get(deployment.id)
         return last is None or seen.now - last >= self.refresh_every
 
@@ -217,6 +232,14 @@ class Follower:
         except ArgoNotFound:
             return None
         return status
+
+
+def _waiting_on_argo(verdict: InProgress, status: AppStatus) -> bool:
+    """Argo CD shows a health from before the sync, or is OutOfSync with nothing running:
+    either way a comparison with git now (``refresh=normal``) moves things on sooner than
+    its next poll would."""
+    idle = not status.operation_pending and status.operation_phase != "Running"
+    return verdict.needs_refresh or (idle and status.sync_status == "OutOfSync")
 
 
 def _name(deployment: Deployment) -> str:
