@@ -108,11 +108,15 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on."),
     database_url: str | None = DATABASE_URL,
     data_dir: Path | None = DATA_DIR,
+    setup: bool = typer.Option(
+        True, "--setup/--no-setup", help="Without App credentials, serve /setup to register one."
+    ),
 ) -> None:
     """Serve the GitHub App: webhooks, health, readiness and metrics."""
     from bot import commands_cli
 
-    raise typer.Exit(commands_cli.serve(_settings(database_url, data_dir), host, port))
+    settings = _settings(database_url, data_dir)
+    raise typer.Exit(commands_cli.serve(settings, host, port, setup=setup))
 
 
 @app.command()

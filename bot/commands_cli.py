@@ -11,6 +11,7 @@ import sys
 
 import uvicorn
 
+from bot import setup_flow, setup_web
 from bot.adapters.clock import SystemClock
 from bot.app import create_app
 from bot.audit import AuditLog
@@ -19,17 +20,26 @@ from bot.settings import ConfigError, Settings
 from bot.store import Store
 
 
-def serve(settings: Settings, host: str, port: int) -> int:
-    """Run the bot until interrupted; refuse to start when configuration is missing."""
-    try:
-        settings.require_for_serve()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+def serve(settings: Settings, host: str, port: int, *, setup: bool = False) -> int:
+    """Run the bot until interrupted; refuse to start when configuration is missing.
+
+    With ``setup`` and no App credentials at all, it serves the setup flow first (only
+    the public URL is needed to register the App), then goes on with what it stored.
+    """
     # The bot's own log lines (refused webhooks, failed deliveries) next to uvicorn's.
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        settings = setup_flow.with_stored_credentials(settings)
+        if setup and setup_flow.needs_setup(settings):
+            if not setup_web.serve_setup(settings, host, port):
+                return 0
+            settings = setup_flow.with_stored_credentials(settings)
+        settings.require_for_serve()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     return 0
 
