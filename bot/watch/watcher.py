@@ -52,6 +52,8 @@ class Watcher:
         self.drift_every = timedelta(seconds=drift_every)
         self.argo_down = False
         self._last_drift: datetime | None = None
+        self.busy = False  # a scheduled pass is running
+        self.again = False  # woken during that pass
         self._lock = threading.Lock()
 
     def tick(self) -> None:
@@ -77,11 +79,20 @@ class Watcher:
                 self.argo_down = False
 
     def tick_safely(self) -> None:
-        """``tick`` for the scheduler: a failing pass is logged and the next one runs."""
+        """``tick`` for the scheduler: a failing pass is logged and the next one runs; a
+        wake-up that came during the pass runs another one right after it."""
+        self.busy = True
         try:
-            self.tick()
-        except Exception:
-            log.exception("watcher pass failed")
+            while True:
+                self.again = False
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("watcher pass failed")
+                if not self.again:
+                    return
+        finally:
+            self.busy = False
 
     def close(self) -> None:
         with self._lock:
@@ -130,7 +141,14 @@ def start_watcher(ctx: HandlerContext) -> Callable[[], None]:
         next_run_time=datetime.now(UTC),
     )
     scheduler.start()
-    stream = StreamWaker(argocd, lambda: job.modify(next_run_time=datetime.now(UTC)))
+
+    def wake() -> None:
+        if watcher.busy:
+            watcher.again = True
+        else:
+            job.modify(next_run_time=datetime.now(UTC))
+
+    stream = StreamWaker(argocd, wake)
     if argocd is not None:
         stream.start()
 
