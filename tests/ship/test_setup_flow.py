@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import stat
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,10 @@ def test_registration_stores_credentials_owner_only_and_redirects_to_installatio
     assert stored["pem"] == github.state.private_key_pem
     assert stored["webhook_secret"] == github.state.webhook_secret
     assert "client_secret" not in stored
+    # on_configured runs once the redirect has been sent.
+    deadline = time.monotonic() + 5
+    while not setup_server.configured and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert setup_server.configured and setup_server.configured[0].app_id == github.state.app_id
     # GitHub now delivers webhooks where the manifest said.
     info = httpx.get(f"{github.url}/_sandbox/app").json()
