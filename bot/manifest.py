@@ -27,6 +27,7 @@ ALWAYS_SENT_EVENTS = frozenset({"installation", "installation_repositories"})
 EVENTS_USED: dict[str, str] = {
     "issue_comment": "comment commands: /deploy, /promote, /rollback, /status, /help",
     "pull_request": "a deployment pull request on the GitOps repository merged or closed",
+    "push": "a repository that could not be onboarded got a fix: onboard it again",
     "workflow_run": "the build of a commit finished: its image exists (merge-to-deploy)",
 }
 
@@ -39,6 +40,8 @@ API_OPERATIONS: dict[tuple[str, str], str] = {
     ("POST", "/app/installations/{installation_id}/access_tokens"): "installation tokens",
     ("GET", "/repos/{owner}/{repo}"): "default branch and clone URL",
     ("GET", "/repos/{owner}/{repo}/contents/{path}"): "autostack.yaml, .github/autostack.yml",
+    ("GET", "/repos/{owner}/{repo}/git/blobs/{file_sha}"): "files over the contents API's limit",
+    ("GET", "/repos/{owner}/{repo}/commits/{ref}"): "the commit a /deploy <ref> names",
     ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission"): "who may deploy",
     ("GET", "/repos/{owner}/{repo}/pulls"): "reuse the open pull request of a branch",
     ("POST", "/repos/{owner}/{repo}/pulls"): "onboarding and deployment pull requests",
