@@ -50,7 +50,7 @@ def test_status_shows_what_argo_cd_runs_and_who_deployed_it(world: Bot) -> None:
     assert shown_revision == f"`{revision[:7]}`"
     assert last.startswith(f"d-{deployment_id} by @alice ")
     assert _row(answer, "dev")[1] == "`ghcr.io/acme/shop:not-deployed`"
-    rows = [line for line in answer.splitlines() if line.startswith("| ")][1:]
+    rows = [line for line in answer.splitlines() if line.startswith("| ")][2:]
     assert [row.split("|")[1].strip() for row in rows] == ["dev", "staging", "prod"]
 
 
