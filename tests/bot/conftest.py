@@ -17,13 +17,14 @@ from pydantic import SecretStr
 
 from bot.adapters.clock import FakeClock
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import Base, Store
 
 PG_HOST = "127.0.0.1"
 PG_USERS = ("postgres", "root")
 SECRET = "s3cr3t-webhook-value-for-tests"
 PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\nnot-a-real-key-0xC0FFEE\n-----END PRIVATE KEY-----"
-TABLES = ("lock_waiters", "locks", "audit_log", "deliveries")
+# Every table of the models, children first, so each test starts from empty tables.
+TABLES = tuple(reversed([table.name for table in Base.metadata.sorted_tables]))
 
 
 def _admin_connection() -> tuple[psycopg.Connection[Any], str]:

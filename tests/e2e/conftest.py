@@ -27,7 +27,7 @@ def testbed(tmp_path: Path) -> Iterator[Testbed]:
         bed.create_gitops()
         bed.start_argocd()
         bed.onboard("shop", APP_FILES)
-        bed.start_bot(on_start=())
+        bed.start_bot()
         bed.user("mia", repo="shop", permission="maintain")
         bed.user("dev", repo="shop", permission="write")
         bed.user("reader", repo="shop", permission="read")
