@@ -35,6 +35,9 @@ def init(
         None, help="URL Argo CD clones this repository from (default: its git origin)."
     ),
     force: bool = typer.Option(False, help="Initialise a directory that is not empty."),
+    with_autostack: bool = typer.Option(
+        False, "--with-autostack", help="Add AutoStack itself as an app, deployed by Argo CD."
+    ),
 ) -> None:
     """Create a GitOps repository: autostack.yaml, Argo CD root app and projects, README."""
     from generators import initrepo
@@ -44,6 +47,13 @@ def init(
     except GeneratorError as exc:
         fail(str(exc))
     typer.echo(outcome)
+    if with_autostack:
+        from generators import selfapp
+
+        try:
+            typer.echo(selfapp.add_autostack(directory))
+        except GeneratorError as exc:
+            fail(str(exc))
 
 
 @app.command()
