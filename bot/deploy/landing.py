@@ -83,6 +83,15 @@ def land_revert(
     )
 
 
+def landing_for(env: Environment, deployment: Deployment) -> str:
+    """The environment's landing policy, except that an automatic rollback never waits for
+    a person to merge it: restoring the last good state is what ``auto_rollback`` asks for,
+    and the revert still goes through a pull request, merged at once, for the record."""
+    if deployment.details.get("automatic") and env.landing == "pr":
+        return "auto-merge"
+    return env.landing
+
+
 def pr_branch(deployment: Deployment) -> str:
     """One pull request branch per app and environment: a newer deployment updates it."""
     return f"autostack/{deployment.app}-{deployment.env}"
@@ -94,7 +103,8 @@ def _land(
     gitops = services.gitops()
     base = gitops.default_branch
     html = services.repo(services.gitops_repo).html_url
-    if env.landing == "direct":
+    landing = landing_for(env, deployment)
+    if landing == "direct":
         result = change(None, base)
         sha = result.sha or gitops.head()
         return Landed(sha, change_url=f"{html}/commit/{sha}", changed=result.sha is not None)
@@ -110,7 +120,7 @@ def _land(
         title=subject,
         body=_pr_body(deployment, body),
     )
-    if env.landing == "pr":
+    if landing == "pr":
         return Landed(None, pr.number, pr.html_url)
     merged = services.github.merge_pr(services.gitops_repo, pr.number, "merge", sha=result.sha)
     return Landed(merged, pr.number, pr.html_url)

@@ -59,8 +59,10 @@ def rollback_deployment(
     delivery_id: str,
     issue_number: int | None,
     command: str,
+    automatic: bool = False,
 ) -> NewDeployment:
-    """The deployment that lands ``plan``: a revert commit whose image is the target's."""
+    """The deployment that lands ``plan``: a revert commit whose image is the target's.
+    An ``automatic`` rollback does not wait for a person to merge a pull request."""
     return NewDeployment(
         kind="rollback",
         app=app,
@@ -71,7 +73,11 @@ def rollback_deployment(
         source_sha=first(plan.target.trailers, SOURCE_SHA),
         image=plan.target_image,
         issue_number=issue_number,
-        details={"command": command, "revert": list(plan.commits_to_revert)},
+        details={
+            "command": command,
+            "revert": list(plan.commits_to_revert),
+            "automatic": automatic,
+        },
     )
 
 

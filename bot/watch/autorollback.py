@@ -53,6 +53,7 @@ def _start_rollback(deployer: Deployer, failed: Deployment, seen: Observation) -
                 delivery_id=f"auto-rollback-{failed.id}",
                 issue_number=failed.issue_number,
                 command=f"/rollback {failed.env} (automatic)",
+                automatic=True,
             )
         )
     except AutostackError as exc:
