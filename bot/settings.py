@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     workers: int = Field(default=2, ge=0)
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_lease_seconds: float = Field(default=300.0, gt=0)
+    # How often the watcher asks Argo CD (the watch stream wakes it sooner), and how long an
+    # app must stay Healthy after a sync before the deployment counts as succeeded.
+    watch_interval_seconds: float = Field(default=2.0, gt=0)
+    health_settle_seconds: float = Field(default=5.0, ge=0)
+    # Backoff between a delivery's attempts: exponential from the base, capped (GitHub's
+    # Retry-After and rate-limit reset are honoured beyond the cap).
+    delivery_retry_base_seconds: float = Field(default=2.0, gt=0)
+    delivery_retry_cap_seconds: float = Field(default=900.0, gt=0)
 
     @model_validator(mode="after")
     def _default_database_url(self) -> Settings:

@@ -257,6 +257,23 @@ class Testbed:
             body["branch"] = branch
         return dict(self.control("POST", f"/repos/{self.org}/{repo}/ci", body))
 
+    def rest(self, method: str, path: str, *, user: str, body: Any = None) -> Any:
+        """A GitHub REST call made as ``user`` (with their personal token)."""
+        assert self._http is not None, "start_github() first"
+        response = self._http.request(
+            method, path, json=body, headers={"Authorization": f"token {self.users[user]}"}
+        )
+        if response.status_code >= 400:
+            raise TestbedError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def argocd(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the sandbox Argo CD's control API (``/_sandbox/...``)."""
+        response = httpx.request(method, f"{self.argocd_url}/_sandbox{path}", json=body)
+        if response.status_code >= 400:
+            raise TestbedError(f"{method} /_sandbox{path}: {response.status_code}")
+        return response.json()
+
     # -- waiting -----------------------------------------------------------------------------
 
     def settle(self, timeout: float = 30.0) -> None:

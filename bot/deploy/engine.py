@@ -16,7 +16,7 @@ from bot.core.errors import UserError
 from bot.core.messages import EnvRow, Failure
 from bot.core.trailers import deploy_message, rollback_message
 from bot.deploy import report
-from bot.deploy.landing import Landed, deployed_image, land_image, land_revert
+from bot.deploy.landing import Landed, deployed_image, land_image, land_revert, landing_for
 from bot.deploy.records import Deployment, DeploymentStore, NewDeployment
 from bot.ports import BuildRun
 from bot.router import HandlerContext
@@ -35,6 +35,7 @@ class Deployer:
         self.ctx = ctx
         self.services = services
         self.records = DeploymentStore(ctx.store)
+        self._shown: dict[int, str] = {}  # deployment id -> the state this call has posted
 
     def now(self) -> datetime:
         return self.ctx.clock.now()
@@ -47,7 +48,12 @@ class Deployer:
         if new.kind in EXPLICIT and self.records.release_hold(new.app, new.env):
             self._audit(deployment, "hold released by an explicit deployment")
         self.advance(deployment.id)
-        return self.records.get(deployment.id) or deployment
+        current = self.records.get(deployment.id) or deployment
+        if self._shown.get(current.id) != current.state:
+            # A retried delivery finds the state an earlier attempt stored, and may find its
+            # comment missing (posting it is what failed): show the state now.
+            self._show_stored(current)
+        return current
 
     def advance(self, deployment_id: int, build: BuildRun | None = None) -> None:
         deployment = self.records.get(deployment_id)
@@ -99,7 +105,7 @@ class Deployer:
         ticket that holds the lock next."""
         deployment = self.records.update(deployment.id, self.now(), state=state, message=summary)
         report.finish_on_github(self.services, deployment, summary, environment_url)
-        report.post_progress(self.services, deployment, self.now(), row=row, failure=failure)
+        self._show(deployment, row=row, failure=failure)
         self._audit(deployment, f"{deployment.label} {state.replace('_', ' ')}: {summary}")
         following = self.ctx.locks.release(deployment.lock_key, deployment.label, now=self.now())
         if advance_next and following and following != deployment.label:
@@ -131,7 +137,7 @@ class Deployer:
                         state="waiting_for_build",
                         details={"build_url": build.html_url if build else None},
                     )
-                    report.post_progress(self.services, deployment, self.now())
+                    self._show(deployment)
                 return None
             if build.conclusion != "success":
                 sha = (deployment.source_sha or "")[:7]
@@ -155,7 +161,7 @@ class Deployer:
         deployment = self.records.update(
             deployment.id, self.now(), state="queued", details={"queued_behind": behind}
         )
-        report.post_progress(self.services, deployment, self.now(), queued_behind=behind)
+        self._show(deployment, queued_behind=behind)
 
     def _supersede_unmerged(self, deployment: Deployment) -> None:
         """A deployment whose GitOps pull request is still open is replaced by a newer one
@@ -182,7 +188,8 @@ class Deployer:
             raise
         self._audit(
             deployment,
-            f"{deployment.label} landed ({env.landing}): {landed.change_url or 'no change'}",
+            f"{deployment.label} landed ({landing_for(env, deployment)}): "
+            f"{landed.change_url or 'no change'}",
             after=deployment.image,
         )
         if landed.gitops_sha is None:
@@ -193,7 +200,7 @@ class Deployer:
                 gitops_pr=landed.pr_number,
                 details={"change_url": landed.change_url},
             )
-            report.post_progress(self.services, deployment, self.now())
+            self._show(deployment)
             return
         self._syncing(deployment, landed)
 
@@ -226,17 +233,17 @@ class Deployer:
         config = self.services.config()
         env = config.environment(deployment.env)
         timeout = timedelta(minutes=env.timeout_minutes if env else 10)
-        github_id, check_id = (deployment.github_deployment_id, deployment.check_run_id)
-        if github_id is None:
-            github_id, check_id = report.start_on_github(self.services, deployment)
+        report.start_on_github(
+            self.services,
+            deployment,
+            lambda **ids: self.records.update(deployment.id, self.now(), **ids),
+        )
         deployment = self.records.update(
             deployment.id,
             self.now(),
             state="syncing",
             gitops_sha=landed.gitops_sha,
             gitops_pr=landed.pr_number,
-            github_deployment_id=github_id,
-            check_run_id=check_id,
             deadline=self.now() + timeout,
             details={"change_url": landed.change_url, "changed": landed.changed},
         )
@@ -248,7 +255,34 @@ class Deployer:
                 by=deployment.requested_by,
                 now=self.now(),
             )
-        report.post_progress(self.services, deployment, self.now())
+        self._show(deployment)
+
+    def _show(
+        self,
+        deployment: Deployment,
+        *,
+        row: EnvRow | None = None,
+        failure: Failure | None = None,
+        queued_behind: int | None = None,
+    ) -> None:
+        report.post_progress(
+            self.services,
+            deployment,
+            self.now(),
+            row=row,
+            failure=failure,
+            queued_behind=queued_behind,
+        )
+        self._shown[deployment.id] = deployment.state
+
+    def _show_stored(self, deployment: Deployment) -> None:
+        """The comment for ``deployment`` as stored, from what the database kept of it."""
+        failed = deployment.state == "failed" and deployment.message
+        self._show(
+            deployment,
+            failure=Failure(deployment.message or "") if failed else None,
+            queued_behind=deployment.details.get("queued_behind"),
+        )
 
     def _audit(self, deployment: Deployment, summary: str, after: str | None = None) -> None:
         self.ctx.audit.record(

@@ -124,12 +124,20 @@ def start_watcher(ctx: HandlerContext) -> Callable[[], None]:
     from bot.handlers import services_of
 
     services = services_of(ctx)
-    watcher = Watcher(ctx, services)
+    watcher = Watcher(
+        ctx,
+        services,
+        interval=ctx.settings.watch_interval_seconds,
+        settle_seconds=ctx.settings.health_settle_seconds,
+    )
     argocd = services.argocd
     if argocd is not None:
         ctx.metrics.argocd_breaker_open.set_function(
             lambda: 1.0 if argocd.state is BreakerState.OPEN else 0.0
         )
+    # A pass longer than the interval makes APScheduler skip a run and warn each time;
+    # skipping is what we want (coalesce), the warning is noise.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     scheduler = BackgroundScheduler(timezone=UTC)
     job = scheduler.add_job(
         watcher.tick_safely,
