@@ -392,3 +392,8 @@ class Controller:
                     warning,
                 )
             rec.health_status, rec.health_message, rec.health_since = status, message, now
+            if rec.target is not None and rec.pending is None:
+                # Argo CD refreshes an Application whenever one of its resources changes, so
+                # a new health comes with a comparison: reconciledAt moves with it. (A sync
+                # still running compares when it finishes.)
+                self._compare(rec)
