@@ -119,8 +119,10 @@ def _id(ticket: str) -> int:
     return int(digits) if digits.isdigit() else -1
 
 
-def start_watcher(ctx: HandlerContext) -> Callable[[], None]:
-    """Start following in the background; returns how to stop it (the app's lifespan)."""
+def start_watcher(ctx: HandlerContext, *, stream: bool = True) -> Callable[[], None]:
+    """Start following in the background; returns how to stop it (the app's lifespan).
+    ``stream=False`` leaves Argo CD's watch stream closed: passes run on the interval only
+    (the fallback the stream's outages fall back to, measured as a baseline in bench/)."""
     from bot.handlers import services_of
 
     services = services_of(ctx)
@@ -156,12 +158,12 @@ def start_watcher(ctx: HandlerContext) -> Callable[[], None]:
         else:
             job.modify(next_run_time=datetime.now(UTC))
 
-    stream = StreamWaker(argocd, wake)
-    if argocd is not None:
-        stream.start()
+    waker = StreamWaker(argocd, wake)
+    if argocd is not None and stream:
+        waker.start()
 
     def stop() -> None:
-        stream.stop()
+        waker.stop()
         scheduler.shutdown(wait=True)
         watcher.close()
 
