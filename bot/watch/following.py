@@ -59,9 +59,13 @@ class Follower:
         self.settle_seconds = settle_seconds
         self.refresh_every = timedelta(seconds=refresh_every)
         self._refreshed: dict[int, datetime] = {}  # deployment id -> last refresh=normal
+        # When the earliest Healthy streak of the last pass has lasted ``settle_seconds``:
+        # nothing in Argo CD changes then, so no stream event would wake a pass for it.
+        self.settled_at: datetime | None = None
 
     def follow(self, seen: Observation) -> None:
         """One pass over every deployment in ``syncing``; no Argo CD call when there is none."""
+        self.settled_at = None
         syncing = self.records.find(states={"syncing"})
         if not syncing:
             self._refreshed.clear()
@@ -124,6 +128,7 @@ class Follower:
         )
         if isinstance(verdict, InProgress):
             self._progress(deployment, row, result.followed, seen.now)
+            self._note_settling(result.followed)
         elif isinstance(verdict, Succeeded):
             url = self._environment_url(deployment, status, seen)
             summary = f"Argo CD synced {verdict.revision[:7]} and the app is healthy"
@@ -153,6 +158,13 @@ class Follower:
         )
         if details.get("row") != shown:
             report.post_progress(self.services, updated, now, row=row)
+
+    def _note_settling(self, followed: Followed) -> None:
+        if followed.first_healthy_at is None:
+            return
+        settled = followed.first_healthy_at + timedelta(seconds=self.settle_seconds)
+        if self.settled_at is None or settled < self.settled_at:
+            self.settled_at = settled
 
     def _missing(self, deployment: Deployment, seen: Observation) -> None:
         """No Application for the deployment: wait (app-of-apps may create it) until the

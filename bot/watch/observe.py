@@ -1,5 +1,5 @@
 """What one watcher pass sees: Argo CD's Applications, listed at most once per pass, and
-git's answers about which revision contains which, asked at most once per pass."""
+which GitOps revision contains which, from a commit graph read at most once per pass."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TypeVar
 from bot.core.argo import AppStatus
 from bot.core.errors import TransientError
 from bot.services import APP_LABEL, Services
+from bot.watch.ancestry import CommitGraph
 from generators.config import GitOpsConfig
 
 T = TypeVar("T")
@@ -35,11 +36,14 @@ def argo(call: Callable[[], T]) -> T:
 class Observation:
     """One pass's view, shared by following and drift so neither asks twice."""
 
-    def __init__(self, services: Services, now: datetime):
+    def __init__(self, services: Services, now: datetime, graph: CommitGraph | None = None):
         self.services = services
         self.now = now
+        # The watcher keeps one graph across passes (commits never change); without one,
+        # this pass reads its own.
+        self.graph = graph or gitops_graph(services)
+        self.graph.new_pass()
         self._apps: dict[str, AppStatus] | None = None
-        self._contains: dict[tuple[str, str], bool] = {}
         self._config: GitOpsConfig | None = None
 
     @property
@@ -55,13 +59,18 @@ class Observation:
         return self._apps
 
     def is_descendant(self, revision: str, ancestor: str) -> bool:
-        """Whether ``revision`` contains ``ancestor``, asking the GitOps clone once a pass."""
-        key = (revision, ancestor)
-        if key not in self._contains:
-            self._contains[key] = self.services.gitops().is_ancestor(ancestor, revision)
-        return self._contains[key]
+        """Whether ``revision`` contains ``ancestor`` (or is it)."""
+        return self.graph.contains(revision, ancestor)
 
     def config(self) -> GitOpsConfig:
         if self._config is None:
             self._config = self.services.config()
         return self._config
+
+
+def gitops_graph(services: Services) -> CommitGraph:
+    """The GitOps repository's default branch as a commit graph; git answers the rest."""
+    return CommitGraph(
+        lambda: ((commit.sha, commit.parents) for commit in services.gitops().history("")),
+        lambda revision, ancestor: services.gitops().is_ancestor(ancestor, revision),
+    )

@@ -19,11 +19,12 @@ from bot.services import Services
 from bot.watch.drift import DriftWatch
 from bot.watch.following import Follower
 from bot.watch.leader import Leadership
-from bot.watch.observe import ArgoDown, Observation
+from bot.watch.observe import ArgoDown, Observation, gitops_graph
 from bot.watch.stream import StreamWaker
 
 log = logging.getLogger(__name__)
 DRIFT_THRESHOLD = timedelta(minutes=10)
+VERDICT_MARGIN = 0.05  # seconds
 
 
 class Watcher:
@@ -50,6 +51,7 @@ class Watcher:
         )
         self.drift = DriftWatch(ctx.store, services.github, drift_threshold)
         self.drift_every = timedelta(seconds=drift_every)
+        self.graph = gitops_graph(services)
         self.argo_down = False
         self._last_drift: datetime | None = None
         self.busy = False  # a scheduled pass is running
@@ -65,7 +67,7 @@ class Watcher:
             self._expire_locks(now)
             if self.services.argocd is None:
                 return
-            seen = Observation(self.services, now)
+            seen = Observation(self.services, now, self.graph)
             try:
                 self.follower.follow(seen)
                 if self._last_drift is None or now - self._last_drift >= self.drift_every:
@@ -93,6 +95,14 @@ class Watcher:
                     return
         finally:
             self.busy = False
+
+    def seconds_to_verdict(self) -> float | None:
+        """How long until a deployment's Healthy streak has settled, when one is settling:
+        the pass that declares it succeeded is due then, whatever the interval says."""
+        settled = self.follower.settled_at
+        if settled is None:
+            return None
+        return max(0.0, (settled - self.ctx.clock.now()).total_seconds())
 
     def close(self) -> None:
         with self._lock:
@@ -141,8 +151,19 @@ def start_watcher(ctx: HandlerContext, *, stream: bool = True) -> Callable[[], N
     # skipping is what we want (coalesce), the warning is noise.
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     scheduler = BackgroundScheduler(timezone=UTC)
+
+    def run_pass() -> None:
+        watcher.tick_safely()
+        wait = watcher.seconds_to_verdict()
+        if wait is not None:
+            # A little after the streak settles, so the pass finds it settled.
+            at = datetime.now(UTC) + timedelta(seconds=wait + VERDICT_MARGIN)
+            next_run = job.next_run_time
+            if next_run is None or at < next_run:
+                job.modify(next_run_time=at)
+
     job = scheduler.add_job(
-        watcher.tick_safely,
+        run_pass,
         "interval",
         seconds=watcher.interval,
         id="argocd-watcher",

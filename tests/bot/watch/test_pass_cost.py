@@ -1,0 +1,79 @@
+"""What a pass costs besides Argo CD: git is read once for the commit graph rather than
+fetched per deployment, and a settling Healthy streak gets a pass when it settles rather
+than at the next interval."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from bot.watch import start_watcher
+from tests.bot.watch.harness import PROGRESSING_SECONDS, Bot
+
+
+def _count(monkeypatch: pytest.MonkeyPatch, target: Any, name: str) -> list[tuple[Any, ...]]:
+    calls: list[tuple[Any, ...]] = []
+    original = getattr(target, name)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, counting)
+    return calls
+
+
+def test_ancestry_reads_the_graph_once_not_git_per_deployment(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gitops = bot.services.gitops()
+    asked = _count(monkeypatch, gitops, "is_ancestor")
+    histories = _count(monkeypatch, gitops, "history")
+    deployments = [bot.deploy(env, f"v{i + 2}") for i, env in enumerate(["dev", "staging", "prod"])]
+    watcher = bot.watcher()
+    passes = bot.run(
+        watcher, lambda: all(bot.get(d).state == "succeeded" for d in deployments), max_steps=30
+    )
+    assert passes >= 3
+    # dev and staging landed before prod: Argo CD synced revisions newer than theirs, which
+    # the graph answers without asking git.
+    assert {bot.status(env)["status"]["sync"]["revision"] for env in ("dev", "staging")} != {
+        bot.get(deployments[0]).gitops_sha
+    }
+    assert asked == []
+    assert [args for args in histories if args[:1] == ("",)] == [("",)]
+    assert watcher.graph.reads == 1
+
+
+def test_a_settling_deployment_gets_a_pass_when_it_settles(bot: Bot) -> None:
+    settings = bot.settings.model_copy(
+        update={"health_settle_seconds": 1.0, "watch_interval_seconds": 60.0}
+    )
+    ctx = replace(bot.ctx, settings=settings)
+    deployment = bot.deploy("prod", "v2")
+    bot.argo.poll_now()  # Argo CD syncs it and rolls it out before the watcher starts
+    bot.settle()
+    bot.advance(PROGRESSING_SECONDS)
+    assert bot.status("prod")["status"]["health"]["status"] == "Healthy"
+    stop = start_watcher(ctx, stream=False)
+    try:
+        _eventually(lambda: bot.get(deployment).details.get("first_healthy_at") is not None)
+        started = time.monotonic()
+        bot.clock.advance(1.0)  # the streak has lasted the settle time on the bot's clock
+        _eventually(lambda: bot.get(deployment).state == "succeeded", seconds=10)
+        # The interval is a minute and nothing in Argo CD changed: only the settle wake-up
+        # can have run this pass.
+        assert time.monotonic() - started < 5
+    finally:
+        stop()
+
+
+def _eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.02)
