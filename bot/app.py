@@ -69,7 +69,14 @@ def create_app(
         )
         lease = timedelta(seconds=settings.delivery_lease_seconds)
         workers = [
-            Worker(context, routes, lease=lease, max_attempts=settings.delivery_max_attempts)
+            Worker(
+                context,
+                routes,
+                lease=lease,
+                max_attempts=settings.delivery_max_attempts,
+                retry_base=settings.delivery_retry_base_seconds,
+                retry_cap=settings.delivery_retry_cap_seconds,
+            )
             for _ in range(settings.workers)
         ]
         pool = WorkerPool(workers, idle_wait=idle_wait)

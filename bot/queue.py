@@ -80,10 +80,20 @@ def backoff_seconds(
 class DeliveryQueue:
     """Enqueue, claim, complete, fail and retry deliveries; every method is one transaction."""
 
-    def __init__(self, store: Store, *, max_attempts: int = 8, rng: random.Random | None = None):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_attempts: int = 8,
+        rng: random.Random | None = None,
+        retry_base: float = 2.0,
+        retry_cap: float = 900.0,
+    ):
         self._store = store
         self.max_attempts = max_attempts
         self._rng = rng or random.Random()
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
 
     def enqueue(self, incoming: IncomingDelivery, now: datetime) -> bool:
         """Store a delivery; ``False`` if that delivery id is already stored (a re-delivery)."""
@@ -179,7 +189,9 @@ class DeliveryQueue:
                 delivery, state="dead", finished_at=now, lease_expires_at=None, last_error=error
             )
             return "dead" if ok else None
-        delay = backoff_seconds(delivery.attempts, retry_after, self._rng)
+        delay = backoff_seconds(
+            delivery.attempts, retry_after, self._rng, base=self._retry_base, cap=self._retry_cap
+        )
         ok = self._finish(
             delivery,
             state="failed",

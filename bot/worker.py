@@ -33,12 +33,20 @@ class Worker:
         lease: timedelta = timedelta(minutes=5),
         max_attempts: int = 8,
         rng: random.Random | None = None,
+        retry_base: float = 2.0,
+        retry_cap: float = 900.0,
     ):
         self.context = context
         self.router = router
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
         self.lease = lease
-        self.queue = DeliveryQueue(context.store, max_attempts=max_attempts, rng=rng)
+        self.queue = DeliveryQueue(
+            context.store,
+            max_attempts=max_attempts,
+            rng=rng,
+            retry_base=retry_base,
+            retry_cap=retry_cap,
+        )
 
     def run_once(self) -> bool:
         """Process one due delivery; ``False`` if none was due."""

@@ -3,7 +3,7 @@ Deployment with its statuses, and a check run on the app commit."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from bot.core.messages import EnvRow, Failure, Progress, progress_comment
@@ -84,22 +84,33 @@ def post_progress(
     )
 
 
-def start_on_github(services: Services, deployment: Deployment) -> tuple[int | None, int | None]:
+def start_on_github(
+    services: Services, deployment: Deployment, save: Callable[..., object]
+) -> None:
     """A GitHub Deployment (in progress) and a check run for the app commit being deployed;
-    ``(None, None)`` when the deployment names no app commit (a rollback to an image)."""
+    nothing when the deployment names no app commit (a rollback to an image).
+
+    ``save(github_deployment_id=...)`` and ``save(check_run_id=...)`` keep each id as soon
+    as it exists, and what ``deployment`` already has is not created again: a retry after a
+    failure part-way makes no second Deployment or check run.
+    """
     sha = deployment.source_sha
     if not sha:
-        return None, None
+        return
     github = services.github
-    production = deployment.env == "prod"
-    deployment_id = github.create_deployment(
-        deployment.app_repo,
-        sha,
-        deployment.env,
-        {"app": deployment.app, "image": deployment.image, "autostack": deployment.label},
-        f"{deployment.command} ({deployment.label})",
-        production=production,
-    )
+    deployment_id = deployment.github_deployment_id
+    if deployment_id is None:
+        deployment_id = github.create_deployment(
+            deployment.app_repo,
+            sha,
+            deployment.env,
+            {"app": deployment.app, "image": deployment.image, "autostack": deployment.label},
+            f"{deployment.command} ({deployment.label})",
+            production=deployment.env == "prod",
+        )
+        save(github_deployment_id=deployment_id)
+    if deployment.check_run_id is not None:
+        return
     github.deployment_status(
         deployment.app_repo,
         deployment_id,
@@ -116,7 +127,7 @@ def start_on_github(services: Services, deployment: Deployment) -> tuple[int | N
         summary=f"`{deployment.image}` is being synced by Argo CD ({deployment.label}).",
         details_url=argocd_app_url(services, deployment),
     )
-    return deployment_id, check_id
+    save(check_run_id=check_id)
 
 
 def finish_on_github(
