@@ -1,13 +1,16 @@
 """The durable delivery queue over the ``deliveries`` table.
 
-A worker claims one delivery with a lease (``UPDATE ... RETURNING``; on PostgreSQL the row
-is picked ``FOR UPDATE SKIP LOCKED`` so replicas never wait on each other), then completes
-or fails it. Outcomes are fenced by ``(lease_owner, attempts)``: a worker whose lease ran
-out and whose delivery was claimed again cannot overwrite the newer result.
+Deliveries are stored in batches (``enqueue_batch``: one transaction and one fsync for all
+of them). A worker claims one delivery with a lease (``UPDATE ... RETURNING``; on
+PostgreSQL the row is picked ``FOR UPDATE SKIP LOCKED`` so replicas never wait on each
+other), then completes or fails it. Outcomes are fenced by ``(lease_owner, attempts)``: a
+worker whose lease ran out and whose delivery was claimed again cannot overwrite the newer
+result.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,12 +21,72 @@ from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core.events import Event, IncomingDelivery
-from bot.store import DeliveryRow, Store
+from bot.store import DeliveryRow, JSONText, Store
 
 DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[assignment]
 ERROR_TEXT_LIMIT = 2000
 WAITING_STATES = ("queued", "failed")
 RetryResult = Literal["requeued", "not_found", "not_retryable"]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A verified delivery on its way into the queue: when it arrived, and its payload as
+    the JSON to store (see ``payload_to_store``)."""
+
+    delivery: IncomingDelivery
+    received_at: datetime
+    payload: JSONText | dict[str, Any] = field(repr=False)
+
+
+def payload_to_store(body: bytes, payload: dict[str, Any]) -> JSONText | dict[str, Any]:
+    """The body as received when it is plain UTF-8 JSON (it parsed to ``payload``), so a
+    16 KiB payload is not encoded again; otherwise the parsed payload, encoded on insert."""
+    # json.loads also takes UTF-16/32, a BOM and UTF-8-encoded surrogates; such bodies
+    # would not read back from the text column, so they are encoded afresh.
+    if json.detect_encoding(body) == "utf-8":
+        try:
+            return JSONText(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+    return payload
+
+
+def _fitting(value: str | None, column: str) -> str | None:
+    length = DELIVERIES.c[column].type.length  # type: ignore[attr-defined]
+    return value if value is None or len(value) <= length else None
+
+
+def _row(arrival: Arrival) -> dict[str, Any]:
+    """The row for an arrival. Summary fields that do not fit their column are left empty
+    (the payload keeps them): one odd delivery must not fail the others in its batch."""
+    incoming, now = arrival.delivery, arrival.received_at
+    installation_id = incoming.installation_id
+    if installation_id is not None and not INT64_MIN <= installation_id <= INT64_MAX:
+        installation_id = None
+    return dict(
+        delivery_id=incoming.delivery_id,
+        event=incoming.event,
+        action=_fitting(incoming.action, "action"),
+        installation_id=installation_id,
+        repository=_fitting(incoming.repository, "repository"),
+        payload=arrival.payload,
+        received_at=now,
+        state="queued",
+        attempts=0,
+        next_attempt_at=now,
+    )
+
+
+def first_copies(delivery_ids: Sequence[str], inserted: set[str]) -> list[bool]:
+    """Per delivery id, whether it is new: inserted now, and not an earlier copy's id."""
+    seen: set[str] = set()
+    verdicts = []
+    for delivery_id in delivery_ids:
+        verdicts.append(delivery_id in inserted and delivery_id not in seen)
+        seen.add(delivery_id)
+    return verdicts
 
 
 @dataclass(frozen=True)
@@ -97,32 +160,32 @@ class DeliveryQueue:
 
     def enqueue(self, incoming: IncomingDelivery, now: datetime) -> bool:
         """Store a delivery; ``False`` if that delivery id is already stored (a re-delivery)."""
+        return self.enqueue_batch([Arrival(incoming, now, incoming.payload)])[0]
+
+    def enqueue_batch(self, arrivals: Sequence[Arrival]) -> list[bool]:
+        """Store deliveries in one transaction, all or none; per arrival, ``False`` if its id
+        was stored already, before or by an earlier arrival in the same batch."""
+        if not arrivals:
+            return []
         insert = postgresql.insert if self._store.dialect == "postgresql" else sqlite.insert
-        values = dict(
-            delivery_id=incoming.delivery_id,
-            event=incoming.event,
-            action=incoming.action,
-            installation_id=incoming.installation_id,
-            repository=incoming.repository,
-            payload=incoming.payload,
-            received_at=now,
-            state="queued",
-            attempts=0,
-            next_attempt_at=now,
-        )
+        # One statement for the batch; RETURNING names the rows inserted, where rowcount
+        # cannot (it may be -1), and a conflicting id inserts nothing.
+        statement = insert(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.delivery_id)
         with self._store.write() as session:
-            # RETURNING tells inserted from ignored on every driver (rowcount may be -1).
-            statement = (
-                insert(DELIVERIES)
-                .values(**values)
-                .on_conflict_do_nothing()
-                .returning(DELIVERIES.c.delivery_id)
-            )
-            return session.execute(statement).first() is not None
+            inserted = set(session.execute(statement, [_row(a) for a in arrivals]).scalars())
+        return first_copies([a.delivery.delivery_id for a in arrivals], inserted)
 
     def claim(self, worker_id: str, lease: timedelta, now: datetime) -> Delivery | None:
         """Lease the next due delivery to ``worker_id``, or ``None`` if nothing is due."""
         D = DeliveryRow
+        due = or_(
+            and_(D.state.in_(WAITING_STATES), D.next_attempt_at <= now),
+            and_(D.state == "running", D.lease_expires_at <= now),
+        )
+        # Idle workers look without taking the write lock, which ingest needs.
+        with self._store.read() as session:
+            if session.execute(select(D.delivery_id).where(due).limit(1)).first() is None:
+                return None
         with self._store.write() as session:
             # A delivery whose worker keeps dying must not crash workers forever.
             session.execute(
@@ -136,10 +199,6 @@ class DeliveryQueue:
                     last_error=f"lease expired on each of {self.max_attempts} attempts",
                 )
                 .execution_options(synchronize_session=False)
-            )
-            due = or_(
-                and_(D.state.in_(WAITING_STATES), D.next_attempt_at <= now),
-                and_(D.state == "running", D.lease_expires_at <= now),
             )
             pick = (
                 select(D.delivery_id)

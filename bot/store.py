@@ -1,11 +1,15 @@
 """The bot's database: SQLAlchemy models, engine set-up, migrations and deployment locks.
 
 SQLite (the default) runs in WAL mode and takes its write lock at ``BEGIN`` so that
-read-then-write transactions never fail half-way; PostgreSQL relies on row locks.
+read-then-write transactions never fail half-way; writers in one process queue on a lock of
+their own first. PostgreSQL relies on row locks.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -37,12 +41,23 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DELIVERY_STATES = ("queued", "running", "done", "failed", "dead")
 AUDIT_KINDS = ("command", "decision", "action")
 _WRITE = "autostack_write"
+BUSY_TIMEOUT_SECONDS = 30
+
+
+class JSONText(str):
+    """A JSON document already encoded (a webhook body as received): JSON columns store it
+    as it is instead of encoding it a second time."""
+
+
+def _json_serializer(value: Any) -> str:
+    return str(value) if isinstance(value, JSONText) else json.dumps(value)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -211,11 +226,15 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url`` with the connection settings the queue depends on."""
     url = normalize_url(url)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, json_serializer=_json_serializer)
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS},
+        json_serializer=_json_serializer,
+    )
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
@@ -226,7 +245,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.execute("PRAGMA foreign_keys=ON")
     # FULL: an acknowledged delivery must survive a power cut; GitHub will not resend it.
     cursor.execute("PRAGMA synchronous=FULL")
@@ -252,6 +271,25 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+_sqlite_write_locks: dict[str, threading.RLock] = {}
+_sqlite_write_locks_guard = threading.Lock()
+
+
+def _write_lock_for(engine: Engine) -> threading.RLock | None:
+    """One lock per SQLite database file in this process; ``None`` for PostgreSQL.
+
+    SQLite's busy handler polls with sleeps of up to 100 ms, so a writer that finds the
+    database locked may sleep long after the lock is free; threads queued on a lock are
+    woken as soon as it is released. Other processes still meet the busy handler.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database or ""
+    key = str(Path(database).resolve()) if database not in ("", ":memory:") else str(id(engine))
+    with _sqlite_write_locks_guard:
+        return _sqlite_write_locks.setdefault(key, threading.RLock())
+
+
 class Store:
     """Owns the engine; ``write()`` and ``read()`` are transactions that commit on success."""
 
@@ -259,6 +297,7 @@ class Store:
         self.engine = engine
         self._writer = sessionmaker(engine.execution_options(**{_WRITE: True}))
         self._reader = sessionmaker(engine)
+        self._write_lock = _write_lock_for(engine)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -273,8 +312,23 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with self._writer.begin() as session:
+        with self._turn_to_write(), self._writer.begin() as session:
             yield session
+
+    @contextmanager
+    def _turn_to_write(self) -> Iterator[None]:
+        lock = self._write_lock
+        if lock is None:
+            yield
+            return
+        # Bounded like SQLite's own wait, so a stuck writer fails callers instead of hanging.
+        if not lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+            busy = sqlite3.OperationalError("database is locked")
+            raise OperationalError("BEGIN IMMEDIATE", None, busy)
+        try:
+            yield
+        finally:
+            lock.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -136,10 +136,15 @@ class WorkerPool:
             thread.start()
             self._threads.append(thread)
 
-    def wake(self) -> None:
+    def wake(self, count: int | None = None) -> None:
+        """New work: wake ``count`` idle workers (all when ``None``). One per new delivery
+        is enough, as a woken worker keeps claiming until nothing is due."""
         with self._wakeup:
             self._generation += 1
-            self._wakeup.notify_all()
+            if count is None:
+                self._wakeup.notify_all()
+            else:
+                self._wakeup.notify(count)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Let each worker finish its current delivery; an unfinished one is re-leased later."""
