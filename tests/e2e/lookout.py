@@ -171,3 +171,20 @@ def stop_bot(bed: Testbed) -> None:
     assert server.url == bed.bot_url, "the last server started is the bot's"
     server.stop()
     bed.bot_app = None
+
+
+def start_testbed(bed: Testbed, app_files: dict[str, str], **bot_settings: Any) -> Testbed:
+    """``bed`` as tests/e2e/conftest.py sets it up (the shop app onboarded, its people, the
+    App installed), with the bot started with ``bot_settings``."""
+    bed.start_github()
+    bed.create_gitops()
+    bed.start_argocd()
+    bed.onboard("shop", app_files)
+    bed.start_bot(**{"on_start": (), **bot_settings})
+    bed.user("mia", repo="shop", permission="maintain")
+    bed.user("mia", repo=bed.gitops_name, permission="maintain")
+    bed.user("dev", repo="shop", permission="write")
+    bed.user("reader", repo="shop", permission="read")
+    bed.install(["shop", bed.gitops_name])
+    bed.settle()
+    return bed

@@ -8,23 +8,52 @@ dev deployed and a read-only user refused (tests/e2e/test_deploy.py).
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.handlers import services_of
 from sandbox.testbed import Testbed
+from tests.e2e.conftest import APP_FILES
 from tests.e2e.lookout import (
     Person,
+    bot_context,
     deploy_commits,
     deployer,
     deployments,
     feature_pull,
     gitops_history,
+    start_testbed,
+    stop_bot,
 )
 
 OVERLAY = "apps/shop/overlays/{}/kustomization.yaml"
+# Retries within a test's time: the queue's backoff from 20 ms, capped at 200 ms, and enough
+# attempts for deliveries that meet a failure on most tries.
+FAST_RETRIES = {
+    "delivery_retry_base_seconds": 0.02,
+    "delivery_retry_cap_seconds": 0.2,
+    "delivery_max_attempts": 100,
+}
+MakeTestbed = Callable[..., Testbed]
+
+
+@pytest.fixture
+def make_testbed(tmp_path: Path) -> Iterator[MakeTestbed]:
+    """Testbeds like the ``testbed`` fixture's, with the bot started with other settings."""
+    beds: list[Testbed] = []
+
+    def make(**bot_settings: object) -> Testbed:
+        beds.append(Testbed(tmp_path / f"bed-{len(beds)}"))
+        return start_testbed(beds[-1], APP_FILES, **bot_settings)
+
+    yield make
+    for bed in beds:
+        bed.stop()
 
 
 @pytest.fixture
@@ -197,3 +226,148 @@ def test_two_prod_deploys_at_once_one_runs_the_other_queues_behind_it(
     assert commit["trailers"]["Autostack-Source-Sha"] == [waiting_sha]
     [answer] = mia.command_comments("shop", int(waiting.issue_number or 0))[waiting.delivery_id]
     assert "Queued behind" not in answer and next_pull["html_url"] in answer
+
+
+def test_every_operation_completes_once_while_github_fails_a_third_of_its_calls(
+    make_testbed: MakeTestbed, tmp_path: Path
+) -> None:
+    testbed = make_testbed(**FAST_RETRIES)
+    mia = Person(testbed, "mia")
+    prod_pr, prod_sha = feature_pull(testbed, "feature", {"feature.txt": "new\n"})
+    testbed.approve("shop", prod_pr, user="mia")
+    mia.set_status("shop", prod_sha, "success")
+    main_sha = testbed.push("shop", {"VERSION": "2\n"}, "Bump the version", user="mia")
+
+    # About a third of the REST calls fail: 30% answer 500, 5% hit the rate limit (reset in
+    # a second at most, which the queue waits for). Each attempt of a /deploy repeats its
+    # eleven or so calls, so it takes tens of attempts: hence the fast retries.
+    testbed.control("DELETE", "/faults", {"seed": 4})
+    testbed.control(
+        "POST", "/faults", {"kind": "error", "status": 500, "route": "/repos/*", "probability": 0.3}
+    )
+    testbed.control(
+        "POST",
+        "/faults",
+        {"kind": "rate_limit", "route": "/repos/*", "probability": 0.05, "retry_after": 1},
+    )
+    testbed.build("shop", main_sha, branch="main")
+    testbed.comment("shop", prod_pr, "/deploy prod", user="mia")
+    testbed.settle(timeout=120)
+    rules = testbed.control("GET", "/faults")
+    testbed.control("DELETE", "/faults", {})
+    # Both rules see every REST call; the faults really fired (the share varies with how
+    # many attempts the run needed).
+    failed = sum(r["fired"] for r in rules)
+    assert failed >= 3 and rules[0]["matched"] > failed, rules
+
+    queue = testbed.bot_app.state.queue
+    assert set(queue.counts()) == {"done"}, queue.counts()
+    assert any(d.attempts > 1 for d in queue.list()), "no delivery needed a retry"
+    history = gitops_history(testbed, tmp_path / "clone")
+    [dev] = deploy_commits(history, env="dev")
+    assert dev["trailers"]["Autostack-Source-Sha"] == [main_sha]
+    assert deploy_commits(history, env="prod") == []
+    [pull] = mia.pulls("gitops")
+    assert pull["head"]["ref"] == "autostack/shop-prod" and pull["state"] == "open"
+    [prod] = mia.pull_commits("gitops", pull["number"])
+    assert prod["trailers"]["Autostack-Source-Sha"] == [prod_sha]
+    [answer] = mia.answers("shop", prod_pr)
+    assert pull["html_url"] in answer and "refused" not in answer, answer
+    states = {d.env: d.state for d in deployments(testbed)}
+    assert states == {"dev": "syncing", "prod": "awaiting_merge"}
+    # One GitHub Deployment for each deployment that reached Argo CD.
+    assert [d["environment"] for d in mia.get("shop/deployments")] == ["dev"]
+    mia.close()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_delivery_cut_short_by_a_killed_bot_completes_once_after_a_restart(
+    make_testbed: MakeTestbed,
+) -> None:
+    # One worker and a one-second lease: nothing else picks the delivery up while the
+    # first bot runs, and the restarted bot may take it over a second after the claim.
+    testbed = make_testbed(workers=1, delivery_lease_seconds=1.0)
+    mia = Person(testbed, "mia")
+    number, sha = feature_pull(testbed, "feature", {"feature.txt": "new\n"})
+    testbed.approve("shop", number, user="mia")
+    mia.set_status("shop", sha, "success")
+
+    # The worker dies right after pushing the GitOps branch, before opening the pull
+    # request: SystemExit ends its thread mid-delivery, as a killed process would stop.
+    killed = threading.Event()
+
+    def die(*args: object, **kwargs: object) -> None:
+        killed.set()
+        raise SystemExit("killed")
+
+    github = services_of(bot_context(testbed)).github
+    github.open_or_update_pr = die  # type: ignore[method-assign,assignment]
+    testbed.comment("shop", number, "/deploy prod", user="mia")
+    testbed.wait_for("the worker to die mid-delivery", killed.is_set)
+    [claimed] = [d for d in testbed.bot_app.state.queue.list() if d.event == "issue_comment"]
+    assert (claimed.state, claimed.attempts) == ("running", 1)
+    stop_bot(testbed)
+    branches = [b["name"] for b in mia.get("gitops/branches")]
+    assert "autostack/shop-prod" in branches and mia.pulls("gitops") == []
+
+    testbed.start_bot(on_start=(), workers=1, delivery_lease_seconds=1.0)
+    testbed.settle()
+    done = testbed.bot_app.state.queue.get(claimed.delivery_id)
+    assert (done.state, done.attempts) == ("done", 2)
+    [pull] = mia.pulls("gitops")
+    [commit] = mia.pull_commits("gitops", pull["number"])
+    assert commit["trailers"]["Autostack-Delivery"] == [claimed.delivery_id]
+    assert commit["trailers"]["Autostack-Source-Sha"] == [sha]
+    [answer] = mia.answers("shop", number)
+    assert pull["html_url"] in answer
+    [deployment] = deployments(testbed)
+    assert (deployment.state, deployment.gitops_pr) == ("awaiting_merge", pull["number"])
+    mia.close()
+
+
+def test_secrets_never_reach_the_logs_or_the_comments(
+    make_testbed: MakeTestbed, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.DEBUG)  # PyGithub's debug log prints response bodies
+    testbed = make_testbed(**FAST_RETRIES)
+    mia = Person(testbed, "mia")
+    number, sha = feature_pull(testbed, "feature", {"feature.txt": "new\n"})
+    testbed.comment("shop", number, "/deploy prod", user="mia")  # refused: not approved
+    testbed.settle()
+    testbed.approve("shop", number, user="mia")
+    mia.set_status("shop", sha, "success")
+    # Failures are logged with what the bot was doing: have some REST calls fail.
+    testbed.control(
+        "POST", "/faults", {"kind": "error", "status": 500, "route": "/repos/*", "first": 3}
+    )
+    testbed.comment("shop", number, "/deploy prod", user="mia")
+    main_sha = testbed.push("shop", {"VERSION": "2\n"}, "Bump the version", user="mia")
+    testbed.build("shop", main_sha, branch="main")
+    testbed.settle(timeout=60)
+    testbed.control("DELETE", "/faults", {})
+    assert len(mia.pulls("gitops", "open")) == 1
+
+    app = testbed.control("GET", "/app")
+    tokens = [
+        doc["token"]
+        for doc in testbed.github_state.store.list("token")  # type: ignore[union-attr]
+        if doc["kind"] == "installation"
+    ]
+    assert tokens and all(token.startswith("ghs_") for token in tokens)
+    key_lines = [line for line in app["private_key_pem"].splitlines() if "-----" not in line]
+    secrets = {
+        "webhook secret": app["webhook_secret"],
+        "Argo CD token": testbed.argo_state.token,  # type: ignore[union-attr]
+        **{f"installation token {n}": token for n, token in enumerate(tokens)},
+        **{f"private key line {n}": line for n, line in enumerate(key_lines)},
+    }
+    logged = [record.getMessage() for record in caplog.records]
+    logged += [caplog.text]  # with the tracebacks of logged exceptions
+    assert any("GitHub answered 500" in line for line in logged), "no error was logged"
+    written = mia.every_comment("shop") + mia.every_comment("gitops")
+    written += [p["body"] or "" for p in mia.pulls("gitops") + mia.pulls("shop")]
+    for name, secret in secrets.items():
+        assert secret and len(secret) >= 16, name
+        leaks = [text for text in logged + written if secret in text]
+        assert not leaks, f"the {name} appears in: {leaks[0][:300]}"
+    mia.close()
