@@ -101,8 +101,10 @@ def _land(
     services: Services, env: Environment, deployment: Deployment, message: str, change: Change
 ) -> Landed:
     gitops = services.gitops()
-    base = gitops.default_branch
-    html = services.repo(services.gitops_repo).html_url
+    # From the repository's API description, which Services keeps: the clone's
+    # ``default_branch`` property would fetch just to tell the same name.
+    info = services.repo(services.gitops_repo)
+    base, html = info.default_branch, info.html_url
     landing = landing_for(env, deployment)
     if landing == "direct":
         result = change(None, base)
