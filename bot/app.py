@@ -94,6 +94,8 @@ def create_app(
         finally:
             for stop in stops:
                 await run_in_threadpool(stop)
+            # Store what has arrived (or answer it 503) before the workers stop.
+            await app.state.ingest.close()
             await run_in_threadpool(pool.stop)
             if store is None:
                 db.dispose()

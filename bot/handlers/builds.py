@@ -32,15 +32,15 @@ def on_build_completed(event: Event, ctx: HandlerContext) -> None:
         conclusion=run.get("conclusion"),
         html_url=str(run.get("html_url") or ""),
     )
-    deployer = Deployer(ctx, services)
-    deployer.on_build(repo, build)
-    default_branch = (event.payload.get("repository") or {}).get("default_branch")
-    if (
-        build.conclusion == "success"
-        and run.get("event") == "push"
-        and run.get("head_branch") == default_branch
-    ):
-        merge_to_deploy(event, ctx, repo, build)
+    with services.gitops().one_fetch():  # one GitOps snapshot for the whole delivery
+        Deployer(ctx, services).on_build(repo, build)
+        default_branch = (event.payload.get("repository") or {}).get("default_branch")
+        if (
+            build.conclusion == "success"
+            and run.get("event") == "push"
+            and run.get("head_branch") == default_branch
+        ):
+            merge_to_deploy(event, ctx, repo, build)
 
 
 def merge_to_deploy(event: Event, ctx: HandlerContext, repo: str, build: BuildRun) -> None:

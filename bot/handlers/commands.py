@@ -40,6 +40,12 @@ def on_comment(event: Event, ctx: HandlerContext) -> None:
     services = services_of(ctx)
     if not body.lstrip().startswith("/") or event.repository in (None, services.gitops_repo):
         return  # only commands, and only in app repositories
+    with services.gitops().one_fetch():  # one GitOps snapshot for the whole command
+        _handle(event, ctx, services, body)
+
+
+def _handle(event: Event, ctx: HandlerContext, services: Services, body: str) -> None:
+    payload = event.payload
     config = services.config()
     parsed = parse_comment(
         body, environments=config.environment_names, sender_is_bot=_sender_is_bot(payload)

@@ -58,6 +58,7 @@ class CloneCache:
         self._lock_file = self.path.with_name(f"{name}.lock")
         self._default_branch = default_branch
         self._url_checked = False
+        self._scope = threading.local()
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -70,8 +71,30 @@ class CloneCache:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def fetch(self) -> None:
-        """Make sure the clone exists, clear what a crash left, and fetch every branch."""
+    @contextlib.contextmanager
+    def one_fetch(self) -> Iterator[None]:
+        """Reads in this thread inside the block share one fetch: one network round trip
+        per handler instead of one per read, and every read sees the same snapshot."""
+        depth = getattr(self._scope, "depth", 0)
+        if depth == 0:
+            self._scope.fetched = False
+        self._scope.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._scope.depth = depth
+
+    def fetch(self, *, force: bool = False) -> None:
+        """Make sure the clone exists, clear what a crash left, and fetch every branch
+        (unless a fetch already happened inside this thread's ``one_fetch`` block)."""
+        scoped = getattr(self._scope, "depth", 0) > 0
+        if scoped and not force and getattr(self._scope, "fetched", False):
+            return
+        self._fetch()
+        if scoped:
+            self._scope.fetched = True
+
+    def _fetch(self) -> None:
         if not self._is_clone():
             self._clone()
         self._clear_leftovers()

@@ -82,6 +82,10 @@ class GitRepo:
             self._cache.fetch()
             return self._cache.default_branch()
 
+    def one_fetch(self) -> contextlib.AbstractContextManager[None]:
+        """Within the block, this thread's reads share one ``git fetch`` (see CloneCache)."""
+        return self._cache.one_fetch()
+
     # -- reading ---------------------------------------------------------------------------
 
     def read_file(self, path: str, ref: str | None = None) -> bytes | None:
@@ -240,7 +244,7 @@ class GitRepo:
         self, apply: Callable[[], bool], message: str, branch: str | None, base: str | None
     ) -> CommitResult:
         with self._cache.locked():
-            self._cache.fetch()
+            self._cache.fetch(force=True)  # a change is always made on the newest base
             base_name = self._branch_name(base)
             target = self._branch_name(branch) if branch else base_name
             force = target != base_name
