@@ -21,7 +21,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.webhook_deliveries = Counter(
             "autostack_webhook_deliveries",
-            "Webhook requests by event and outcome (queued, duplicate, pong, rejected, bad, unavailable).",
+            "Webhook requests by event and outcome "
+            "(queued, duplicate, pong, rejected, bad, unavailable).",
             ["event", "outcome"],
             registry=self.registry,
         )
