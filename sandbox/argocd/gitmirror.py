@@ -135,8 +135,12 @@ class GitMirror:
     def commit_time(self, sha: str) -> int:
         return int(self._git("show", "-s", "--format=%ct", sha).decode().strip())
 
-    def export(self, sha: str, dest: Path) -> None:
-        """Write the tree of ``sha`` into ``dest``, like a checkout that leaves the mirror alone."""
-        data = self._git("archive", "--format=tar", sha)
+    def export(self, sha: str, dest: Path, prefix: str = "") -> None:
+        """Write the tree of ``sha`` into ``dest``, like a checkout that leaves the mirror alone;
+        with ``prefix``, only that directory (at its place in the tree)."""
+        args = ["archive", "--format=tar", sha]
+        if prefix.strip("/"):
+            args += ["--", prefix.strip("/")]
+        data = self._git(*args)
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             tar.extractall(dest, filter="data")

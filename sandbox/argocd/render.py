@@ -28,10 +28,30 @@ class Rendered:
 
 
 def render_path(mirror: GitMirror, sha: str, path: str, recurse: bool = False) -> Rendered:
+    # Writing out a repository of many apps costs far more than building one of them, so
+    # the path's neighbourhood (an overlay's app, which holds its base) is tried first. A
+    # kustomization that reads anything outside it fails there (kustomize never skips a
+    # missing input), and is built again from the whole tree: same output, same errors.
+    nearby = _neighbourhood(path)
+    if nearby:
+        rendered = _render(mirror, sha, path, recurse, nearby)
+        if rendered.error is None:
+            return rendered
+    return _render(mirror, sha, path, recurse, "")
+
+
+def _neighbourhood(path: str) -> str:
+    """Two directories up from ``path`` (``apps/web`` for ``apps/web/overlays/dev``), or ""
+    when that is the whole repository anyway."""
+    parts = [p for p in path.strip("/").split("/") if p not in ("", ".")]
+    return "/".join(parts[:-2]) if len(parts) > 2 else ""
+
+
+def _render(mirror: GitMirror, sha: str, path: str, recurse: bool, prefix: str) -> Rendered:
     with tempfile.TemporaryDirectory(prefix="argocd-render-") as tmp:
         root = Path(tmp)
         try:
-            mirror.export(sha, root)
+            mirror.export(sha, root, prefix)
         except RepoError as exc:
             return Rendered(error=f"failed to check out {sha}: {exc}")
         app_dir = root / path.strip("/") if path.strip("/") not in ("", ".") else root
