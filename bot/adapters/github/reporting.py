@@ -15,7 +15,7 @@ from typing import Any
 from bot.adapters.github.client import Api, repo_path
 from bot.adapters.github.errors import Forbidden, Unprocessable
 from bot.adapters.github.shapes import commit_status_for, is_bot, truncate
-from bot.core.errors import PermanentError
+from bot.core.errors import PermanentError, TransientError
 from bot.core.messages import marker as command_marker
 from bot.ports import (
     CheckConclusion,
@@ -96,19 +96,20 @@ class Reporting:
         api, url = self._api(repo), f"{repo_path(repo)}/pulls"
         owner = repo.partition("/")[0]
         qualified = head if ":" in head else f"{owner}:{head}"
+        new = {"title": truncate(title, TITLE_LIMIT), "head": head, "base": base, "body": body}
+        # Opening is the common case, so try it first: one call. GitHub answers 422 "already
+        # exists" when the branch has an open pull request; then find it and update it.
+        try:
+            doc = api.call("POST", url, f"open a pull request from {head} in {repo}", body=new)
+            return _pull_ref(doc, created=True)
+        except Unprocessable as exc:
+            if "already exists" not in str(exc):
+                raise
         doing = f"find the open pull request for {head} in {repo}"
         existing = next(iter(api.pages(url, doing, {"state": "open", "head": qualified})), None)
-        if existing is None:
-            new = {"title": truncate(title, TITLE_LIMIT), "head": head, "base": base, "body": body}
-            try:
-                doc = api.call("POST", url, f"open a pull request from {head} in {repo}", body=new)
-                return _pull_ref(doc, created=True)
-            except Unprocessable as exc:
-                # Someone (another replica) opened it between our look and our POST.
-                if "already exists" not in str(exc):
-                    raise
-                existing = next(iter(api.pages(url, doing, {"state": "open", "head": qualified})))
-        changes = _changed(existing, {"title": truncate(title, TITLE_LIMIT), "body": body})
+        if existing is None:  # closed between the two calls: the queue retries
+            raise TransientError(f"the pull request for {head} in {repo} closed while updating")
+        changes = _changed(existing, {"title": new["title"], "body": body})
         if existing["base"]["ref"] != base:
             changes["base"] = base
         if not changes:

@@ -2,7 +2,8 @@
 requests it sends (path, query, body, order, count) fails the test.
 
 Cassettes live in ``cassettes/`` and were recorded against the sandbox GitHub. To record
-them again: ``AUTOSTACK_RECORD=1 .venv/bin/pytest tests/bot/adapters/test_github_replay.py``
+them again, delete them and run
+``AUTOSTACK_RECORD=1 .venv/bin/pytest tests/bot/adapters/test_github_replay.py``
 and review the diff. Tokens, keys and secrets are scrubbed before a cassette is written;
 the values a scenario needs besides the exchanges (the App id, the ids set up before the
 cassette starts) are kept next to it in ``<name>.facts.json``.

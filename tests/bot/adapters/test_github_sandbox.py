@@ -404,16 +404,17 @@ def test_open_or_update_pr_keeps_one_open_pr_per_branch(
 
     first, calls = counted(world, lambda: open_pr("Deploy shop to prod"))
     assert first.created is True
-    assert calls == ["GET /repos/{owner}/{repo}/pulls", "POST /repos/{owner}/{repo}/pulls"]
+    assert calls == ["POST /repos/{owner}/{repo}/pulls"]  # opening is one call
     same, calls = counted(world, lambda: open_pr("Deploy shop to prod"))
     assert (same.number, same.created, calls) == (
         first.number,
         False,
-        ["GET /repos/{owner}/{repo}/pulls"],
+        ["POST /repos/{owner}/{repo}/pulls", "GET /repos/{owner}/{repo}/pulls"],
     )
     retitled, calls = counted(world, lambda: open_pr("Deploy shop abc1234 to prod"))
     assert retitled.number == first.number
     assert calls == [
+        "POST /repos/{owner}/{repo}/pulls",
         "GET /repos/{owner}/{repo}/pulls",
         "PATCH /repos/{owner}/{repo}/pulls/{number}",
     ]
