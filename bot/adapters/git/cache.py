@@ -115,7 +115,7 @@ class CloneCache:
         """Fetch, then make the work tree exactly ``origin/branch`` (detached, clean); the
         branch's sha, or None when it does not exist yet (the tree is then empty)."""
         if fetch:
-            self.fetch()
+            self.fetch(force=True)
         else:
             self._clear_leftovers()
         sha = self.remote_sha(branch)

@@ -244,7 +244,9 @@ class GitRepo:
         self, apply: Callable[[], bool], message: str, branch: str | None, base: str | None
     ) -> CommitResult:
         with self._cache.locked():
-            self._cache.fetch(force=True)  # a change is always made on the newest base
+            # Inside one_fetch this reuses the handler's snapshot; if someone pushed since,
+            # the push is rejected and the retry below fetches what won the race.
+            self._cache.fetch()
             base_name = self._branch_name(base)
             target = self._branch_name(branch) if branch else base_name
             force = target != base_name
