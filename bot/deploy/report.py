@@ -106,7 +106,8 @@ def start_on_github(
             deployment.env,
             {"app": deployment.app, "image": deployment.image, "autostack": deployment.label},
             f"{deployment.command} ({deployment.label})",
-            production=deployment.env == "prod",
+            # Not flagged as production: GitHub's auto_inactive skips production
+            # deployments, and every environment's earlier deployments should go inactive.
         )
         save(github_deployment_id=deployment_id)
     if deployment.check_run_id is not None:

@@ -168,10 +168,35 @@ def create_deployment_status(ctx: Ctx) -> Reply:
     ctx.state.store.put("deployment_status", doc["id"], doc, deployment["id"])
     deployment["updated_at"] = doc["created_at"]
     ctx.state.store.put("deployment", deployment["id"], deployment, repo["id"])
+    if state_name == "success" and ctx.field("auto_inactive", True):
+        _inactivate_earlier(ctx, repo, deployment, doc)
     shaped = status_shape(ctx, repo, deployment, doc)
     payload = {"deployment_status": shaped, "deployment": deployment_shape(ctx, repo, deployment)}
     ctx.state.emit("deployment_status", "created", payload, repo, ctx.actor())
     return Reply(shaped, 201)
+
+
+def _inactivate_earlier(ctx: Ctx, repo: Doc, current: Doc, status: Doc) -> None:
+    """GitHub's ``auto_inactive``: prior deployments to the same environment whose latest
+    status is success get an inactive status, except transient and production ones."""
+    for earlier in ctx.state.store.list("deployment", repo["id"]):
+        if (
+            earlier["id"] == current["id"]
+            or earlier["environment"] != current["environment"]
+            or earlier.get("transient_environment")
+            or earlier.get("production_environment")
+        ):
+            continue
+        statuses = ctx.state.store.list("deployment_status", earlier["id"])
+        if not statuses or statuses[-1]["state"] != "success":
+            continue
+        inactive = {
+            **status,
+            "id": ctx.state.store.next_id("deployment_status", 900000000),
+            "state": "inactive",
+            "description": "",
+        }
+        ctx.state.store.put("deployment_status", inactive["id"], inactive, earlier["id"])
 
 
 def list_deployment_statuses(ctx: Ctx) -> Paged:

@@ -113,3 +113,36 @@ def test_restart_keeps_state(gh: Sandbox, tmp_path: Path) -> None:
     finally:
         server.stop()
         state.close()
+
+
+def test_a_successful_deployment_makes_earlier_ones_inactive(world: World) -> None:
+    api = world.gh.api(world.token)
+    sha = api.get("/repos/alice/app/git/ref/heads/main").json()["object"]["sha"]
+
+    def deploy(environment: str, production: bool = False, **status: object) -> int:
+        body = {
+            "ref": sha,
+            "environment": environment,
+            "required_contexts": [],
+            "production_environment": production,
+        }
+        deployment = api.post("/repos/alice/app/deployments", json=body).json()
+        url = f"/repos/alice/app/deployments/{deployment['id']}/statuses"
+        assert api.post(url, json={"state": "success", **status}).status_code == 201
+        return int(deployment["id"])
+
+    def states(deployment_id: int) -> list[str]:
+        url = f"/repos/alice/app/deployments/{deployment_id}/statuses"
+        return [s["state"] for s in api.get(url).json()]
+
+    first = deploy("dev")
+    other_env = deploy("staging")
+    second = deploy("dev")
+    assert states(first) == ["inactive", "success"]  # newest first
+    assert states(other_env) == ["success"]
+    assert states(second) == ["success"]
+    kept = deploy("dev", auto_inactive=False)
+    assert states(second) == ["success"] and states(kept) == ["success"]
+    prod = deploy("prod", production=True)
+    deploy("prod", production=True)
+    assert states(prod) == ["success"]  # GitHub leaves production deployments alone
