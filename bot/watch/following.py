@@ -2,7 +2,8 @@
 
 Per pass: one Argo CD list call for every deployment in flight, one ``refresh=normal`` get
 for a deployment seen for the first time (so Argo CD compares with git now rather than at
-its next poll) or whose health on show predates its sync. The PR comment is rewritten only
+its next poll; at most ten a pass, and none when Argo CD already compared with its commit)
+or whose health on show predates its sync. The PR comment is rewritten only
 when Argo CD's sync, health or revision changed, so GitHub calls follow state changes.
 """
 
@@ -48,8 +49,14 @@ class Follower:
         settle_seconds: float,
         refresh_every: float,
         stale_refreshes_per_pass: int = 2,
+        first_refreshes_per_pass: int = 10,
     ):
         self.deployer = deployer
+        # A refresh waits for Argo CD to compare with git (a second or so): a burst of
+        # landings refreshed in one pass would hold back every verdict for minutes, so the
+        # rest of the burst gets its refreshes in the next passes.
+        self.first_refreshes_per_pass = first_refreshes_per_pass
+        self._first_refreshes = 0
         # Refreshing for stale health is a fallback (Argo CD reconciles after a sync by
         # itself); capped per pass so Argo CD calls do not grow with deployments in flight.
         self.stale_refreshes_per_pass = stale_refreshes_per_pass
@@ -71,7 +78,7 @@ class Follower:
             self._refreshed.clear()
             return
         live = seen.applications()
-        self._stale_refreshes = 0
+        self._stale_refreshes = self._first_refreshes = 0
         for deployment in syncing:
             self._one(deployment, live.get(_name(deployment)), seen)
         current = {d.id for d in syncing}
@@ -80,7 +87,8 @@ class Follower:
     # -- one deployment ----------------------------------------------------------------------
 
     def _one(self, deployment: Deployment, status: AppStatus | None, seen: Observation) -> None:
-        if deployment.id not in self._refreshed:
+        if self._first_sight(deployment, status, seen):
+            self._first_refreshes += 1
             status = self._refresh(deployment, seen.now) or status
         if status is None:
             self._missing(deployment, seen)
@@ -225,6 +233,19 @@ class Follower:
         return status.external_urls[0] if status.external_urls else None
 
     # -- refreshes ---------------------------------------------------------------------------
+
+    def _first_sight(
+        self, deployment: Deployment, status: AppStatus | None, seen: Observation
+    ) -> bool:
+        """Whether to refresh a deployment not refreshed yet: not when Argo CD has already
+        compared with a revision that contains its commit, nor past this pass's share."""
+        if deployment.id in self._refreshed:
+            return False
+        revision = status.sync_revision if status is not None else ""
+        if revision and seen.is_descendant(revision, deployment.gitops_sha or ""):
+            self._refreshed[deployment.id] = seen.now  # nothing a refresh would add
+            return False
+        return self._first_refreshes < self.first_refreshes_per_pass
 
     def _due(self, deployment: Deployment, seen: Observation) -> bool:
         if self._stale_refreshes >= self.stale_refreshes_per_pass:

@@ -77,3 +77,32 @@ def _eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "not reached in time"
         time.sleep(0.02)
+
+
+GET = ("GET", "/api/v1/applications/{name}")
+
+
+def test_first_sight_refreshes_are_shared_out_over_passes(bot: Bot) -> None:
+    for index, env in enumerate(["dev", "staging", "prod"]):
+        bot.deploy(env, f"v{index + 2}")
+    watcher = bot.watcher()
+    watcher.follower.first_refreshes_per_pass = 2
+    watcher.follower.stale_refreshes_per_pass = 0  # its own budget, counted apart
+    bot.argo.requests.clear()
+    watcher.tick()
+    assert bot.requests(*GET) == 2
+    watcher.tick()
+    assert bot.requests(*GET) == 3
+    watcher.tick()
+    assert bot.requests(*GET) == 3
+
+
+def test_no_first_sight_refresh_when_argo_cd_has_compared_with_the_commit(bot: Bot) -> None:
+    for index, env in enumerate(["dev", "staging", "prod"]):
+        bot.deploy(env, f"v{index + 2}")
+    bot.argo.poll_now()  # Argo CD compares every Application with the newest commit itself
+    watcher = bot.watcher()
+    bot.argo.requests.clear()
+    watcher.tick()
+    watcher.tick()
+    assert bot.requests(*GET) == 0
