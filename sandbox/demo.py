@@ -56,8 +56,9 @@ def run(*, keep: bool, out: Out, stop: threading.Event | None = None) -> int:
     bed = Testbed(workdir, org="acme", progressing_seconds=0.5, argocd_poll_seconds=0.5)
     try:
         Story(bed, timeline).play()
-        timeline.say(f"Done: every step happened as described. Files are in {workdir}")
+        timeline.say("Done: every step happened as described.")
         if keep:
+            out(f"The demo's files are in {workdir}")
             _serve_until_stopped(bed, out, stop)
         return 0
     except (TestbedError, AssertionError) as exc:
@@ -253,7 +254,7 @@ class Story:
 
 
 def _text(match: re.Match[str] | None) -> str:
-    return match.group(0).strip() if match else "?"
+    return match.group(0).strip(" `") if match else "?"
 
 
 def _serve_until_stopped(bed: Testbed, out: Out, stop: threading.Event | None) -> None:
