@@ -104,6 +104,8 @@ class Deployer:
         """End ``deployment`` in ``state``, report it, and hand its lock on; returns the
         ticket that holds the lock next."""
         deployment = self.records.update(deployment.id, self.now(), state=state, message=summary)
+        if failure is None and state == "failed":
+            failure = Failure(reason=summary)  # the comment says why, not just "failed"
         report.finish_on_github(self.services, deployment, summary, environment_url)
         self._show(deployment, row=row, failure=failure)
         self._audit(deployment, f"{deployment.label} {state.replace('_', ' ')}: {summary}")

@@ -98,3 +98,59 @@ def test_read_only_user_is_refused(testbed: Testbed, tmp_path: Path) -> None:
     assert refusal and "read" in refusal[0] and "write" in refusal[0], bodies
     log = gitops_log(testbed, tmp_path)
     assert not [e for e in log if e["trailers"].get("Autostack-Requested-By") == ["reader"]]
+
+
+def test_deploy_waits_for_the_build_then_proceeds(testbed: Testbed, tmp_path: Path) -> None:
+    sha = testbed.push("shop", {"slow.txt": "1\n"}, "Slow build", branch="slow", user="dev")
+    pr = testbed.open_pull("shop", "slow", "Slow", user="dev")
+    testbed.comment("shop", pr["number"], "/deploy staging", user="mia")
+    testbed.settle()
+    bodies = comments(testbed, "shop", pr["number"])
+    assert any("Waiting for the build of" in b and sha[:7] in b for b in bodies), bodies
+    assert not [
+        e
+        for e in gitops_log(testbed, tmp_path / "before")
+        if e["trailers"].get("Autostack-Env") == ["staging"]
+    ]
+    testbed.build("shop", sha, branch="slow", event="pull_request")
+    testbed.settle()
+    staging = [
+        e
+        for e in gitops_log(testbed, tmp_path / "after")
+        if e["trailers"].get("Autostack-Env") == ["staging"]
+    ]
+    assert staging and staging[0]["trailers"]["Autostack-Source-Sha"] == [sha]
+
+
+def test_a_failed_build_is_reported_and_nothing_deployed(testbed: Testbed, tmp_path: Path) -> None:
+    sha = testbed.push("shop", {"bad.txt": "1\n"}, "Broken", branch="broken", user="dev")
+    pr = testbed.open_pull("shop", "broken", "Broken", user="dev")
+    testbed.comment("shop", pr["number"], "/deploy staging", user="mia")
+    testbed.settle()
+    testbed.build("shop", sha, branch="broken", event="pull_request", conclusion="failure")
+    testbed.settle()
+    bodies = comments(testbed, "shop", pr["number"])
+    assert any("failed" in b and sha[:7] in b for b in bodies), bodies
+    log = gitops_log(testbed, tmp_path)
+    assert not [e for e in log if e["trailers"].get("Autostack-Source-Sha") == [sha]]
+
+
+def test_promote_deploys_the_image_running_in_the_source_env(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    sha = testbed.push("shop", {"VERSION": "3\n"}, "Release", user="mia")
+    testbed.build("shop", sha, branch="main")
+    testbed.settle()
+    issue = testbed.control(
+        "POST", f"/repos/{testbed.org}/shop/issues", {"title": "Release 3", "user": "mia"}
+    )
+    testbed.comment("shop", issue["number"], "/promote dev staging", user="mia")
+    testbed.settle()
+    staging = [
+        e
+        for e in gitops_log(testbed, tmp_path)
+        if e["trailers"].get("Autostack-Env") == ["staging"]
+    ]
+    assert staging, "the promotion landed on staging"
+    assert staging[0]["trailers"]["Autostack-Image"] == [f"ghcr.io/acme/shop:{sha}"]
+    assert staging[0]["trailers"]["Autostack-Requested-By"] == ["mia"]
