@@ -38,8 +38,12 @@ test: lint typecheck pytest
 golden: install-dev
 	$(BIN)/pytest tests/generators -k golden --update-golden
 
+# The benchmarks print their figures; see bench/README.md. Run them on a quiet machine.
 bench: install
 	$(BIN)/python bench/generate.py
+	$(BIN)/python bench/webhook_ingest.py
+	$(BIN)/python bench/github_calls.py
+	$(BIN)/python bench/following.py
 
 # Re-pin every dependency after editing pyproject.toml.
 lock:
