@@ -56,6 +56,10 @@ def _handle(event: Event, ctx: HandlerContext, services: Services, body: str) ->
     services.github.react(call.repo, int(payload["comment"]["id"]), "eyes")
     if isinstance(parsed, Reply):
         call.answer(reply_comment(event.delivery_id, parsed.text), f"replied: {parsed.kind}")
+        is_help = parsed.kind == "help"
+        ctx.metrics.commands.labels(
+            command="help" if is_help else "unparsed", outcome="answered" if is_help else "invalid"
+        ).inc()
         return
     ctx.metrics.commands.labels(command=parsed.name, outcome="received").inc()
     if isinstance(parsed, Status):
