@@ -3,41 +3,18 @@ GitOps repository that the sandbox Argo CD syncs."""
 
 from __future__ import annotations
 
-import base64
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bot.core.trailers import parse_trailers
 from sandbox.testbed import Testbed
+from tests.e2e.lookout import gitops_history
 
 
 def gitops_log(bed: Testbed, tmp_path: Path) -> list[dict[str, Any]]:
     """The GitOps repo's history, as a person would clone it."""
-    target = tmp_path / "gitops-clone"
-    url = f"{bed.github_url}/{bed.org}/{bed.gitops_name}.git"
-    basic = base64.b64encode(f"argocd:{bed.users['argocd']}".encode()).decode()
-    env = {
-        "GIT_TERMINAL_PROMPT": "0",
-        "PATH": "/usr/bin:/bin",
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": "http.extraHeader",
-        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
-    }
-    subprocess.run(["git", "clone", "-q", url, str(target)], check=True, env=env)
-    out = subprocess.run(
-        ["git", "-C", str(target), "log", "--format=%H%x00%B%x01"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    entries = []
-    for record in filter(None, (r.strip("\n") for r in out.split("\x01"))):
-        sha, _, message = record.partition("\x00")
-        entries.append({"sha": sha, "message": message, "trailers": parse_trailers(message)})
-    return entries
+    return gitops_history(bed, tmp_path / "gitops-clone")
 
 
 def comments(bed: Testbed, repo: str, number: int) -> list[str]:
