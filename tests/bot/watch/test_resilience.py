@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -97,7 +98,12 @@ def test_a_leader_whose_connection_died_loses_the_lock_to_another(postgres_url: 
         with stores[1].engine.connect() as admin:
             admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid or 0)})")
             admin.commit()
-        assert second.acquire()
+        # The server releases the lock when the terminated backend has exited, which
+        # pg_terminate_backend only signals: wait for it, within a bound.
+        deadline = time.monotonic() + 10
+        while not second.acquire():
+            assert time.monotonic() < deadline, "the dead leader's lock was never released"
+            time.sleep(0.05)
         assert not first.acquire()
     finally:
         first.release()
