@@ -10,6 +10,7 @@ when Argo CD's sync, health or revision changed, so GitHub calls follow state ch
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,17 +80,40 @@ class Follower:
             return
         live = seen.applications()
         self._stale_refreshes = self._first_refreshes = 0
+        first = self._first_refreshes_now(syncing, live, seen)
         for deployment in syncing:
-            self._one(deployment, live.get(_name(deployment)), seen)
+            self._one(deployment, live.get(_name(deployment)), seen, first)
         current = {d.id for d in syncing}
         self._refreshed = {k: v for k, v in self._refreshed.items() if k in current}
 
     # -- one deployment ----------------------------------------------------------------------
 
-    def _one(self, deployment: Deployment, status: AppStatus | None, seen: Observation) -> None:
-        if self._first_sight(deployment, status, seen):
-            self._first_refreshes += 1
-            status = self._refresh(deployment, seen.now) or status
+    def _first_refreshes_now(
+        self, syncing: list[Deployment], live: dict[str, AppStatus], seen: Observation
+    ) -> dict[int, AppStatus | None]:
+        """``refresh=normal`` for the deployments seen for the first time (this pass's
+        share), all at once: a pass then waits for one refresh, not for one after another,
+        so a deployment that turned Healthy meanwhile is not held up behind them."""
+        due = []
+        for deployment in syncing:
+            if self._first_sight(deployment, live.get(_name(deployment)), seen):
+                self._first_refreshes += 1
+                due.append(deployment)
+        if not due:
+            return {}
+        with ThreadPoolExecutor(max_workers=len(due), thread_name_prefix="refresh") as pool:
+            statuses = list(pool.map(lambda d: self._refresh(d, seen.now), due))
+        return {d.id: status for d, status in zip(due, statuses, strict=True)}
+
+    def _one(
+        self,
+        deployment: Deployment,
+        status: AppStatus | None,
+        seen: Observation,
+        first: dict[int, AppStatus | None],
+    ) -> None:
+        if deployment.id in first:
+            status = first[deployment.id] or status
         if status is None:
             self._missing(deployment, seen)
             return
@@ -98,9 +122,9 @@ class Follower:
         stale = isinstance(verdict, InProgress) and _waiting_on_argo(verdict, status)
         if stale and self._due(deployment, seen):
             self._stale_refreshes += 1
-            fresh = self._refresh(deployment, seen.now)
-            if fresh is not None:
-                status, result = fresh, self._evaluate(deployment, fresh, seen)
+            refreshed = self._refresh(deployment, seen.now)
+            if refreshed is not None:
+                status, result = refreshed, self._evaluate(deployment, refreshed, seen)
                 verdict = result.verdict
         if isinstance(verdict, Succeeded) and verdict.revision != deployment.gitops_sha:
             newer = self._overlay_changed(deployment, verdict.revision, seen)
