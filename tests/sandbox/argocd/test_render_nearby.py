@@ -16,7 +16,7 @@ SHARED_CONFIG = """\
 apiVersion: v1
 kind: ConfigMap
 metadata:
-  name: shared-settings
+  name: common-settings
 data:
   region: eu-west-1
 """
@@ -58,18 +58,18 @@ def test_an_overlay_is_built_from_its_app_directory(
 def test_a_kustomization_reaching_outside_is_built_from_the_whole_tree(
     gitops: GitopsRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gitops.write("shared/settings/configmap.yaml", SHARED_CONFIG)
-    gitops.write("shared/settings/kustomization.yaml", "resources:\n  - configmap.yaml\n")
+    gitops.write("common/settings/configmap.yaml", SHARED_CONFIG)
+    gitops.write("common/settings/kustomization.yaml", "resources:\n  - configmap.yaml\n")
     path = "apps/web/overlays/dev/kustomization.yaml"
     text = (gitops.work / path).read_text()
-    shared = "resources:\n  - ../../../../shared/settings\n"
+    shared = "resources:\n  - ../../../../common/settings\n"
     gitops.write(path, text.replace("resources:\n", shared))
     gitops.commit("Share settings between apps")
     mirror, sha = _mirror(gitops, tmp_path)
     exports = _exports(monkeypatch, mirror)
     rendered = render_path(mirror, sha, "apps/web/overlays/dev")
     assert rendered.error is None, rendered.error
-    assert ("ConfigMap", "shared-settings") in _kinds(rendered.objects)
+    assert ("ConfigMap", "common-settings") in _kinds(rendered.objects)
     assert exports == ["apps/web", ""]
 
 
