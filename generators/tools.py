@@ -1,11 +1,10 @@
-"""The external programs the CLI runs around the pure generators: git and kustomize.
+"""The external program the CLI runs around the pure generators: git.
 
 Arguments are passed as lists (never through a shell); nothing secret is ever an argument.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -54,10 +53,3 @@ def git_commit_all(path: Path, message: str, branch: str = "main") -> str | None
         return None
     _run(["git", *_IDENTITY, "commit", "-q", "-m", message], path, "git commit")
     return _run(["git", "rev-parse", "HEAD"], path, "git rev-parse").strip()
-
-
-def kustomize_build(path: Path) -> str:
-    """Render a Kustomize directory with the real ``kubectl kustomize``."""
-    if shutil.which("kubectl") is None:
-        raise GeneratorError(None, "kubectl is not installed; it is needed to render overlays")
-    return _run(["kubectl", "kustomize", str(path)], path, "kubectl kustomize")

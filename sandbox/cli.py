@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sandbox.serving import wait_until_stopped
 from sandbox.testbed import Testbed
 
 
@@ -40,12 +41,7 @@ def up(
         out("AUTOSTACK_GITHUB_PRIVATE_KEY_FILE, AUTOSTACK_WEBHOOK_SECRET, AUTOSTACK_ARGOCD_URL,")
         out(f"AUTOSTACK_ARGOCD_TOKEN and AUTOSTACK_GITOPS_REPO={bed.org}/{bed.gitops_name}.")
         out("Press Ctrl-C to stop.")
-        waiter = stop or threading.Event()
-        try:
-            while not waiter.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            out("Stopping.")
+        wait_until_stopped(stop, out)
         return 0
     finally:
         bed.stop()

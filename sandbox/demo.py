@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sandbox.serving import wait_until_stopped
 from sandbox.testbed import Testbed, TestbedError
 
 DEMO_APP = Path(__file__).resolve().parent / "demo_app"
@@ -267,9 +268,4 @@ def _serve_until_stopped(bed: Testbed, out: Out, stop: threading.Event | None) -
     out(f"  git clone {bed.github_url}/{bed.org}/gitops.git   (user mia, token above)")
     out(f"  curl {bed.bot_url}/metrics")
     out("Press Ctrl-C to stop.")
-    waiter = stop or threading.Event()
-    try:
-        while not waiter.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        out("Stopping.")
+    wait_until_stopped(stop, out)

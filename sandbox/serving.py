@@ -9,9 +9,20 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+
+
+def wait_until_stopped(stop: threading.Event | None, out: Callable[[str], None]) -> None:
+    """Block until ``stop`` is set or the user presses Ctrl-C (servers keep running)."""
+    waiter = stop or threading.Event()
+    try:
+        while not waiter.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        out("Stopping.")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
