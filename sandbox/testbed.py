@@ -54,6 +54,7 @@ class Testbed:
         self.argo_state: ArgoState | None = None
         self.bot_app: Any = None
         self._servers: list[ThreadedServer] = []
+        self._bot_server: ThreadedServer | None = None
         self._http: httpx.Client | None = None
         self.github_url = self.argocd_url = self.bot_url = ""
         self.users: dict[str, str] = {}  # login -> personal token
@@ -128,8 +129,19 @@ class Testbed:
 
         settings = self.bot_settings(**overrides)
         self.bot_app = build_app(settings, idle_wait=0.05, on_start=on_start)
-        self.bot_url = self._serve(self.bot_app).url
+        self._bot_server = self._serve(self.bot_app)
+        self.bot_url = self._bot_server.url
         self.control("PUT", "/webhook", {"url": f"{self.bot_url}/webhooks/github"})
+
+    def stop_bot(self) -> None:
+        """Stop the bot's server (its lifespan stops the workers and the watcher); GitHub and
+        Argo CD stay up, so ``start_bot`` can start it again on the same database."""
+        server, self._bot_server = self._bot_server, None
+        if server is None:
+            return
+        self._servers.remove(server)
+        server.stop()
+        self.bot_app = None
 
     def stop(self) -> None:
         if self.argo_state is not None:

@@ -164,15 +164,6 @@ def deployer(bed: Testbed) -> Deployer:
     return Deployer(context, services_of(context))
 
 
-def stop_bot(bed: Testbed) -> None:
-    """Stop the bot's server (its lifespan stops the workers); GitHub and Argo CD stay up.
-    The Testbed has no public step for this, and the bot is the last server it started."""
-    server = bed._servers.pop()
-    assert server.url == bed.bot_url, "the last server started is the bot's"
-    server.stop()
-    bed.bot_app = None
-
-
 def start_testbed(bed: Testbed, app_files: dict[str, str], **bot_settings: Any) -> Testbed:
     """``bed`` as tests/e2e/conftest.py sets it up (the shop app onboarded, its people, the
     App installed), with the bot started with ``bot_settings``."""

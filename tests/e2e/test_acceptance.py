@@ -28,7 +28,6 @@ from tests.e2e.lookout import (
     feature_pull,
     gitops_history,
     start_testbed,
-    stop_bot,
 )
 
 OVERLAY = "apps/shop/overlays/{}/kustomization.yaml"
@@ -306,7 +305,7 @@ def test_a_delivery_cut_short_by_a_killed_bot_completes_once_after_a_restart(
     testbed.wait_for("the worker to die mid-delivery", killed.is_set)
     [claimed] = [d for d in testbed.bot_app.state.queue.list() if d.event == "issue_comment"]
     assert (claimed.state, claimed.attempts) == ("running", 1)
-    stop_bot(testbed)
+    testbed.stop_bot()
     branches = [b["name"] for b in mia.get("gitops/branches")]
     assert "autostack/shop-prod" in branches and mia.pulls("gitops") == []
 
