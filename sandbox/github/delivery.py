@@ -49,18 +49,22 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._client = httpx.Client(timeout=10.0)
 
-    def enqueue(self, event: str, action: str | None, payload: Doc) -> Doc:
+    def enqueue(
+        self, event: str, action: str | None, payload: Doc, *, redelivery_of: str | None = None
+    ) -> Doc:
+        """Store a delivery and queue it for sending. A redelivery keeps the original's GUID,
+        as GitHub's does; it is set before the sender thread can see the delivery."""
         delivery_id = self._store.next_id("delivery")
         inst = payload.get("installation") or {}
         repo = payload.get("repository") or {}
         doc: Doc = {
             "id": delivery_id,
-            "guid": str(uuid.uuid4()),
+            "guid": redelivery_of or str(uuid.uuid4()),
             "event": event,
             "action": action,
             "installation_id": inst.get("id"),
             "repository_id": repo.get("id"),
-            "redelivery": False,
+            "redelivery": redelivery_of is not None,
             "status": "pending",
             "status_code": 0,
             "duration": None,
@@ -77,11 +81,9 @@ class Dispatcher:
         if original is None:
             raise KeyError(delivery_id)
         payload = original["request"]["payload"]
-        doc = self.enqueue(original["event"], original["action"], payload)
-        # A redelivery keeps the original GUID, as GitHub's does.
-        doc.update(guid=original["guid"], redelivery=True)
-        self._store.put("delivery", doc["id"], doc)
-        return doc
+        return self.enqueue(
+            original["event"], original["action"], payload, redelivery_of=original["guid"]
+        )
 
     def deliveries(self) -> list[Doc]:
         return self._store.list("delivery")
