@@ -3,6 +3,11 @@
 Pure: ``evaluate`` takes the deployment being followed, the Application's status and the
 time, and returns a verdict plus the updated ``Followed`` value the caller stores; ``drift``
 decides about the one drift issue per Application. The watcher does the I/O.
+
+The settle time (``settle_seconds``) guards against a Healthy shown right after a sync that
+flips to Progressing once the rollout starts. A Healthy that Argo CD judged (``reconciledAt``)
+at least the settle time after the sync finished is past that window and final at once; one
+judged earlier must hold for a streak of the settle time, counted from when it was first seen.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ class Followed:
     gitops_sha: str
     started_at: datetime  # when the commit landed; older observations say nothing about it
     deadline: datetime
-    first_healthy_at: datetime | None = None  # start of the current Healthy streak
+    # Start of the current Healthy streak; only a Healthy judged within the settle time after
+    # the sync needs one.
+    first_healthy_at: datetime | None = None
 
     @property
     def application(self) -> str:
@@ -108,7 +115,9 @@ def evaluate(
 
     ``is_descendant(revision, ancestor)`` says whether ``revision`` has ``ancestor`` in its
     history; ``latest_gitops_sha`` is the newest deployment commit for the same app and
-    environment, when the caller knows one.
+    environment, when the caller knows one. A fresh Healthy succeeds at once when Argo CD
+    judged it ``settle_seconds`` or more after the sync finished, and otherwise once it has
+    been seen Healthy for ``settle_seconds`` in a row.
     """
     if latest_gitops_sha and latest_gitops_sha != deployment.gitops_sha:
         return Evaluation(Superseded(latest_gitops_sha), deployment)
@@ -127,6 +136,8 @@ def evaluate(
         return Evaluation(verdict, followed)
     first = deployment.first_healthy_at or now
     followed = replace(deployment, first_healthy_at=first)
+    if _judged_after_settling(deployment, status, settle_seconds):
+        return Evaluation(Succeeded(revision), followed)
     settled_for = (now - first).total_seconds()
     if settled_for >= settle_seconds:
         return Evaluation(Succeeded(revision), followed)
@@ -192,10 +203,24 @@ def _fresh(deployment: Followed, status: AppStatus) -> bool:
     """
     if status.reconciled_at is None:
         return False
-    after = deployment.started_at
-    if status.operation_finished_at is not None:
-        after = max(after, status.operation_finished_at)
-    return status.reconciled_at > after
+    return status.reconciled_at > _synced_at(deployment, status)
+
+
+def _synced_at(deployment: Followed, status: AppStatus) -> datetime:
+    """When the last sync finished, or when our commit landed if that is later (no sync of
+    ours yet, or none needed because the commit changed nothing this Application renders)."""
+    if status.operation_finished_at is None:
+        return deployment.started_at
+    return max(deployment.started_at, status.operation_finished_at)
+
+
+def _judged_after_settling(deployment: Followed, status: AppStatus, settle_seconds: float) -> bool:
+    """Argo CD judged the current health ``settle_seconds`` or more after the sync finished:
+    a Healthy->Progressing flip as the rollout starts would have shown by then."""
+    if status.reconciled_at is None:
+        return False
+    judged_after = (status.reconciled_at - _synced_at(deployment, status)).total_seconds()
+    return judged_after >= settle_seconds
 
 
 def _failure(deployment: Followed, status: AppStatus, ours: Callable[[str], bool]) -> Failed | None:

@@ -83,6 +83,10 @@ def followed(first_healthy_at: datetime | None = None) -> Followed:
     return Followed("web", "prod", OURS, STARTED, DEADLINE, first_healthy_at)
 
 
+# The fixtures' sync finished at 12:01:05; a Healthy Argo CD judged 5 s later is within
+# the settle time, so only a streak of it counts.
+JUDGED_EARLY = {"status.reconciledAt": "2026-01-01T12:01:10Z"}
+
 PREVIOUS_REVISION = {
     "status.sync.revision": PREV,
     "status.operationState.operation.sync.revision": PREV,
@@ -105,15 +109,15 @@ class Row:
 
 ROWS = [
     Row(
-        "first healthy observation starts the settle period",
-        app("healthy"),
+        "a Healthy judged within the settle time starts a streak",
+        app("healthy", JUDGED_EARLY),
         at("12:02:00"),
         (InProgress, "healthy; watching for 10s more"),
         healthy_streak_after=at("12:02:00"),
     ),
     Row(
-        "healthy for the settle period succeeds",
-        app("healthy"),
+        "a streak of the settle time succeeds",
+        app("healthy", JUDGED_EARLY),
         at("12:02:00"),
         Succeeded(OURS),
         first_healthy_at=at("12:01:50"),
@@ -121,11 +125,69 @@ ROWS = [
     ),
     Row(
         "healthy but settling keeps the streak start",
-        app("healthy"),
+        app("healthy", JUDGED_EARLY),
         at("12:01:55"),
         (InProgress, "watching for 5s more"),
         first_healthy_at=at("12:01:50"),
         healthy_streak_after=at("12:01:50"),
+    ),
+    Row(
+        "a Healthy judged the settle time after the sync is final at once",
+        app("healthy", {"status.reconciledAt": "2026-01-01T12:01:15Z"}),
+        at("12:01:16"),
+        Succeeded(OURS),
+        healthy_streak_after=at("12:01:16"),
+    ),
+    Row(
+        "a Healthy judged a second short of the settle time needs its streak",
+        app("healthy", {"status.reconciledAt": "2026-01-01T12:01:14Z"}),
+        at("12:01:16"),
+        (InProgress, "healthy; watching for 10s more"),
+        healthy_streak_after=at("12:01:16"),
+    ),
+    Row(
+        "a Healthy judged long after the sync succeeds on first sight",
+        app("healthy"),
+        at("12:02:00"),
+        Succeeded(OURS),
+    ),
+    Row(
+        "judged late enough while a streak runs: final before the streak ends",
+        app("healthy"),
+        at("12:01:46"),
+        Succeeded(OURS),
+        first_healthy_at=at("12:01:40"),
+    ),
+    Row(
+        "no sync operation: the settle time counts from the commit landing",
+        app(
+            "healthy",
+            {"status.operationState": None, "status.reconciledAt": "2026-01-01T12:01:05Z"},
+        ),
+        at("12:01:06"),
+        Succeeded(OURS),
+    ),
+    Row(
+        "no sync operation, judged within the settle time of the landing",
+        app(
+            "healthy",
+            {"status.operationState": None, "status.reconciledAt": "2026-01-01T12:01:04Z"},
+        ),
+        at("12:01:06"),
+        (InProgress, "healthy; watching for 10s more"),
+    ),
+    Row(
+        "an operation older than our commit: the settle time counts from the landing",
+        app(
+            "healthy",
+            {
+                **PREVIOUS_REVISION,
+                "status.sync.revision": OURS,
+                "status.reconciledAt": "2026-01-01T12:01:04Z",
+            },
+        ),
+        at("12:01:06"),
+        (InProgress, "healthy; watching for 10s more"),
     ),
     Row(
         "a descendant synced (another app's commit) counts for ours",
@@ -368,14 +430,14 @@ ROWS = [
     ),
     Row(
         "settled exactly at the deadline succeeds",
-        app("healthy"),
+        app("healthy", JUDGED_EARLY),
         DEADLINE,
         Succeeded(OURS),
         first_healthy_at=DEADLINE - timedelta(seconds=SETTLE),
     ),
     Row(
         "still settling at the deadline times out",
-        app("healthy"),
+        app("healthy", JUDGED_EARLY),
         DEADLINE,
         (TimedOut, "healthy, but not yet for long enough"),
         first_healthy_at=DEADLINE - timedelta(seconds=3),
@@ -407,6 +469,76 @@ def test_evaluate(row: Row) -> None:
     # Everything but the streak is the caller's and comes back unchanged.
     assert result.followed.gitops_sha == OURS
     assert result.followed.deadline == DEADLINE
+
+
+def _healthy_judged(when: str) -> AppStatus:
+    return app("healthy", {"status.reconciledAt": f"2026-01-01T{when}Z"})
+
+
+def _progressing_judged(when: str) -> AppStatus:
+    return app(
+        "progressing",
+        {
+            "status.operationState.phase": "Succeeded",
+            "status.operationState.finishedAt": "2026-01-01T12:01:05Z",
+            "status.reconciledAt": f"2026-01-01T{when}Z",
+        },
+    )
+
+
+def test_a_flip_to_progressing_within_the_settle_time_restarts_the_streak() -> None:
+    # The sync finished at 12:01:05; the settle time is 10 s.
+    observations = [
+        ("12:01:07", _healthy_judged("12:01:07")),  # the old pods, still Healthy
+        ("12:01:09", _progressing_judged("12:01:09")),  # the rollout has started
+        ("12:01:12", _healthy_judged("12:01:12")),  # a Healthy still within the settle time
+        ("12:01:21", _healthy_judged("12:01:12")),  # 9 s of it: not yet
+    ]
+    current = followed()
+    verdicts = []
+    for now, status in observations:
+        result = evaluate(
+            current, status, at(now), is_descendant=is_descendant, settle_seconds=SETTLE
+        )
+        verdicts.append(type(result.verdict))
+        current = result.followed
+    assert verdicts == [InProgress] * 4
+    assert current.first_healthy_at == at("12:01:12")
+    # Without the reset the streak from 12:01:07 would have ended this at 12:01:17.
+    done = evaluate(
+        current, _healthy_judged("12:01:12"), at("12:01:22"),
+        is_descendant=is_descendant, settle_seconds=SETTLE,
+    )  # fmt: skip
+    assert done.verdict == Succeeded(OURS)
+
+
+def test_a_flip_within_the_settle_time_then_a_late_judgement_is_final_at_once() -> None:
+    streak = evaluate(
+        followed(), _progressing_judged("12:01:09"), at("12:01:09"),
+        is_descendant=is_descendant, settle_seconds=SETTLE,
+    ).followed  # fmt: skip
+    assert streak.first_healthy_at is None
+    result = evaluate(
+        streak, _healthy_judged("12:01:15"), at("12:01:15"),
+        is_descendant=is_descendant, settle_seconds=SETTLE,
+    )  # fmt: skip
+    assert result.verdict == Succeeded(OURS)
+
+
+@pytest.mark.parametrize("settle", [0.0, SETTLE])
+@pytest.mark.parametrize("reconciled", ["12:01:04", "12:01:05"])
+def test_stale_health_is_not_counted_however_the_settle_time_is_set(
+    settle: float, reconciled: str
+) -> None:
+    # Judged before (or in the second) the sync finished: about the previous version, even
+    # after a long streak and with no settle time at all.
+    result = evaluate(
+        followed(at("12:01:06")), _healthy_judged(reconciled), at("12:05:00"),
+        is_descendant=is_descendant, settle_seconds=settle,
+    )  # fmt: skip
+    assert isinstance(result.verdict, InProgress)
+    assert result.verdict.needs_refresh
+    assert result.followed.first_healthy_at is None
 
 
 def test_sync_failure_details_name_the_failing_resource_and_message() -> None:

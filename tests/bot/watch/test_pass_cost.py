@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.watch import start_watcher
-from tests.bot.watch.harness import PROGRESSING_SECONDS, Bot
+from tests.bot.watch.harness import Bot
 
 
 def _count(monkeypatch: pytest.MonkeyPatch, target: Any, name: str) -> list[tuple[Any, ...]]:
@@ -50,20 +50,23 @@ def test_ancestry_reads_the_graph_once_not_git_per_deployment(
 
 
 def test_a_settling_deployment_gets_a_pass_when_it_settles(bot: Bot) -> None:
+    # Healthy comes a second after the sync, within the settle time, so it needs a streak.
+    bot.control("progressing", {"seconds": 1})
+    settle = 2.0
     settings = bot.settings.model_copy(
-        update={"health_settle_seconds": 1.0, "watch_interval_seconds": 60.0}
+        update={"health_settle_seconds": settle, "watch_interval_seconds": 60.0}
     )
     ctx = replace(bot.ctx, settings=settings)
     deployment = bot.deploy("prod", "v2")
     bot.argo.poll_now()  # Argo CD syncs it and rolls it out before the watcher starts
     bot.settle()
-    bot.advance(PROGRESSING_SECONDS)
+    bot.advance(1)
     assert bot.status("prod")["status"]["health"]["status"] == "Healthy"
     stop = start_watcher(ctx, stream=False)
     try:
         _eventually(lambda: bot.get(deployment).details.get("first_healthy_at") is not None)
         started = time.monotonic()
-        bot.clock.advance(1.0)  # the streak has lasted the settle time on the bot's clock
+        bot.clock.advance(settle)  # the streak has lasted the settle time on the bot's clock
         _eventually(lambda: bot.get(deployment).state == "succeeded", seconds=10)
         # The interval is a minute and nothing in Argo CD changed: only the settle wake-up
         # can have run this pass.

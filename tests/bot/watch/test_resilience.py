@@ -12,7 +12,7 @@ from bot.adapters.argocd import BreakerState
 from bot.store import Store
 from bot.watch.leader import Leadership
 from bot.wiring import build_app
-from tests.bot.watch.harness import Bot, until_state
+from tests.bot.watch.harness import PROGRESSING_SECONDS, Bot, until_state
 
 
 def test_argo_cd_down_opens_the_breaker_and_following_resumes_after(
@@ -51,16 +51,20 @@ def test_argo_cd_down_opens_the_breaker_and_following_resumes_after(
 
 
 def test_a_new_watcher_picks_up_a_deployment_mid_follow(bot: Bot) -> None:
+    # Healthy comes PROGRESSING_SECONDS after the sync, within this settle time: it needs
+    # a streak of the settle time, which the database keeps across the restart.
+    settle = PROGRESSING_SECONDS + 5
     deployment = bot.deploy("prod", "v2")
-    first = bot.watcher()
+    first = bot.watcher(settle_seconds=settle)
     bot.run(first, lambda: bot.get(deployment).details.get("first_healthy_at") is not None)
     assert bot.get(deployment).state == "syncing"
     del first  # the process ends; only the database remains
+    bot.advance(settle - 2)  # down for most of the settle time
 
-    second = bot.watcher()
+    second = bot.watcher(settle_seconds=settle)
     passes = bot.run(second, until_state(bot, deployment, "succeeded", "failed", "timed_out"))
     assert bot.get(deployment).state == "succeeded"
-    assert passes <= 5  # the Healthy streak carried over instead of starting again
+    assert passes <= 3  # the Healthy streak carried over instead of starting again
 
 
 def test_sqlite_has_one_process_so_its_watcher_always_leads(sqlite_store: Store) -> None:
