@@ -1,5 +1,6 @@
 """The GitHub App manifest (``app.yml``) with its URLs filled in, and the GitHub API surface
-the bot uses: the REST operations, git access and webhook events its permissions must cover.
+the bot uses: the REST operations, GraphQL queries, git access and webhook events its
+permissions must cover.
 
 The surface is declared here, next to the manifest, so that least privilege can be checked:
 tests map every declared operation to the permission GitHub documents for it and scan the
@@ -45,12 +46,8 @@ API_OPERATIONS: dict[tuple[str, str], str] = {
     ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission"): "who may deploy",
     ("GET", "/repos/{owner}/{repo}/pulls"): "reuse the open pull request of a branch",
     ("POST", "/repos/{owner}/{repo}/pulls"): "onboarding and deployment pull requests",
-    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"): "the commit a /deploy names",
     ("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}"): "retitle a reused pull request",
     ("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/merge"): "auto-merge landing",
-    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"): "require_approval policy",
-    ("GET", "/repos/{owner}/{repo}/commits/{ref}/status"): "require_checks policy",
-    ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs"): "require_checks policy",
     ("GET", "/repos/{owner}/{repo}/actions/runs"): "is the image of a commit built yet",
     ("POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"): "ack a command",
     ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): "find the bot's comment",
@@ -64,6 +61,13 @@ API_OPERATIONS: dict[tuple[str, str], str] = {
     ("POST", "/repos/{owner}/{repo}/check-runs"): "the deploy check run",
     ("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}"): "its progress",
     ("POST", "/repos/{owner}/{repo}/statuses/{sha}"): "a status where checks are unavailable",
+}
+
+# GraphQL queries the bot sends (bot/adapters/github/queries.py), by operation name, and what
+# for; the permissions they need follow from the types they read.
+GRAPHQL_QUERIES: dict[str, str] = {
+    "AutoStackPull": "a /deploy's pull request, with its reviews and checks if policy asks",
+    "AutoStackCommitChecks": "require_checks policy, for a commit other than a PR's head",
 }
 
 # Git over HTTPS with an installation token, which the REST description does not cover.

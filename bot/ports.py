@@ -62,6 +62,15 @@ class PullInfo:
 
 
 @dataclass(frozen=True)
+class PullFacts:
+    """A pull request with what authorizing a command on it needs, read in one request."""
+
+    pull: PullInfo
+    approved: bool | None  # some reviewer approved and none requests changes; None: not asked
+    head_checks: ChecksState | None  # the head commit's checks (``checks_state``); None: not asked
+
+
+@dataclass(frozen=True)
 class BuildRun:
     """A run of the ``AutoStack build`` workflow for one head commit."""
 
@@ -132,8 +141,13 @@ class GitHub(Protocol):
 
     def pull(self, repo: str, number: int) -> PullInfo: ...
 
-    def approved(self, repo: str, number: int) -> bool:
-        """Some reviewer's latest verdict is an approval and none requests changes."""
+    def pull_facts(
+        self, repo: str, number: int, *, approval: bool = False, checks: bool = False
+    ) -> PullFacts:
+        """The pull request and, when asked, whether it is approved (each reviewer's latest
+        verdict counts: some approval and no change request) and its head commit's checks
+        (as ``checks_state``). One request however much is asked (GraphQL), unless a list
+        runs over GitHub's page of 100."""
         ...
 
     def checks_state(self, repo: str, sha: str) -> ChecksState:

@@ -23,7 +23,7 @@ from bot.deploy.engine import Deployer
 from bot.deploy.landing import deployed_image
 from bot.deploy.records import NewDeployment
 from bot.handlers import services_of
-from bot.ports import NotFound, PullInfo
+from bot.ports import ChecksState, NotFound, PullFacts, PullInfo
 from bot.router import HandlerContext, Router
 from bot.services import Services
 from generators.config import Environment, GitOpsConfig
@@ -125,7 +125,8 @@ def request_deploy(call: Call, command: Deploy | Promote) -> None:
         return
     env_name = command.env if isinstance(command, Deploy) else command.target_env
     env = call.config.environment(env_name)
-    pr = call.services.github.pull(call.repo, call.number) if call.is_pr else None
+    read = _read_pull(call, env, command) if call.is_pr else None
+    pr = read.pull if read is not None else None
     image: str | None = None
     if isinstance(command, Promote):
         image = _promoted_image(call, app, command.source_env)
@@ -139,7 +140,7 @@ def request_deploy(call: Call, command: Deploy | Promote) -> None:
             return
     text = command_text(command)
     request = request_for(command, repo=call.repo, actor=call.actor, target_sha=sha)
-    decision = authorize(request, env, _facts(call, env, pr, sha))
+    decision = authorize(request, env, _facts(call, env, read, sha))
     refused = isinstance(decision, Refused)
     call.audit(
         "decision",
@@ -186,20 +187,40 @@ def _target_sha(call: Call, command: Deploy, pr: PullInfo | None) -> str | None:
         return None
 
 
-def _facts(call: Call, env: Environment | None, pr: PullInfo | None, sha: str | None) -> Facts:
+def _read_pull(call: Call, env: Environment | None, command: Deploy | Promote) -> PullFacts:
+    """The pull request, with its reviews and its head's checks when the environment's policy
+    asks for them: one GitHub request. The head's checks only count for a ``/deploy`` of
+    the head; another commit's checks are read on their own (``_facts``)."""
+    deploys_head = isinstance(command, Deploy) and command.ref is None
+    return call.services.github.pull_facts(
+        call.repo,
+        call.number,
+        approval=bool(env and env.require_approval),
+        checks=bool(env and env.require_checks and deploys_head),
+    )
+
+
+def _facts(call: Call, env: Environment | None, read: PullFacts | None, sha: str | None) -> Facts:
     """What authorization needs; approvals and checks are asked only where policy wants them."""
     github = call.services.github
+    permission = github.permission(call.repo, call.actor)
+    pr = read.pull if read is not None else None
     state: PrState | None = None
     if pr is not None:
         state = "merged" if pr.merged else ("open" if pr.state == "open" else "closed")
-    wants_approval = bool(pr and env and env.require_approval)
     wants_checks = bool(sha and env and env.require_checks)
+    checks: ChecksState = "none"
+    if wants_checks:
+        if read is not None and read.head_checks is not None and sha == read.pull.head_sha:
+            checks = read.head_checks
+        else:
+            checks = github.checks_state(call.repo, sha or "")
     return Facts(
-        permission=github.permission(call.repo, call.actor),
+        permission=permission,
         pr_state=state,
-        pr_approved=bool(pr and wants_approval and github.approved(call.repo, pr.number)),
+        pr_approved=bool(read and env and env.require_approval and read.approved),
         pr_from_fork=bool(pr and pr.is_fork),
-        checks=github.checks_state(call.repo, sha or "") if wants_checks else "none",
+        checks=checks,
         target_on_default_branch=bool(pr and pr.merged),
         default_branch=call.services.repo(call.repo).default_branch,
     )

@@ -22,6 +22,7 @@ from sandbox.github import (
     routes_checks,
     routes_deployments,
     routes_git,
+    routes_graphql,
     routes_hooks,
     routes_issues,
     routes_orgs,
@@ -52,6 +53,7 @@ def all_routes(state: GitHubState) -> list[BaseRoute]:
     routes += routes_pulls.routes(state)
     routes += routes_issues.routes(state)
     routes += routes_repos.routes(state)
+    routes += routes_graphql.routes(state)
     routes += githttp.routes(state)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
     routes.append(Route("/{path:path}", not_found, methods=methods))

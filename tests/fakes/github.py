@@ -29,6 +29,7 @@ from bot.ports import (
     MergeMethod,
     NotFound,
     Permission,
+    PullFacts,
     PullInfo,
     PullRef,
     Reaction,
@@ -175,6 +176,7 @@ class FakeGitHub:
         return pull
 
     def set_approved(self, repo: str, number: int, approved: bool = True) -> None:
+        """What ``pull_facts(..., approval=True)`` says of the pull request's reviews."""
         self.approvals[(repo.lower(), number)] = approved
 
     def set_checks(self, repo: str, sha: str, state: ChecksState) -> None:
@@ -252,10 +254,14 @@ class FakeGitHub:
         self._record("pull", repo, number)
         return self._pull(repo, number)
 
-    def approved(self, repo: str, number: int) -> bool:
-        self._record("approved", repo, number)
-        self._pull(repo, number)
-        return self.approvals.get((repo.lower(), number), False)
+    def pull_facts(
+        self, repo: str, number: int, *, approval: bool = False, checks: bool = False
+    ) -> PullFacts:
+        self._record("pull_facts", repo, number, approval, checks)
+        pull = self._pull(repo, number)
+        approved = self.approvals.get((repo.lower(), number), False) if approval else None
+        head_checks = self.checks.get((repo.lower(), pull.head_sha), "none") if checks else None
+        return PullFacts(pull, approved, head_checks)
 
     def checks_state(self, repo: str, sha: str) -> ChecksState:
         self._record("checks_state", repo, sha)

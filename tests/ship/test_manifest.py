@@ -1,9 +1,11 @@
 """``app.yml`` is a manifest GitHub accepts and grants least privilege: every permission is
-needed by a declared REST call, git access or event, nothing needed is missing, and the
-code calls and subscribes to nothing that is not declared.
+needed by a declared REST call, GraphQL query, git access or event, nothing needed is
+missing, and the code calls and subscribes to nothing that is not declared.
 
 The permission each operation needs comes from GitHub's documentation (reference data in
-tests/fixtures/reference/github-app-permissions), never from the code under test.
+tests/fixtures/reference/github-app-permissions), never from the code under test. A GraphQL
+query needs, for each type it reads (found by graphql-core in GitHub's schema), the
+permissions of the REST operation that returns the same object.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from bot.adapters.github.queries import QUERIES
 from bot.manifest import (
     ALWAYS_SENT_EVENTS,
     API_OPERATIONS,
     EVENTS_USED,
     GIT_OPERATIONS,
+    GRAPHQL_QUERIES,
     MANIFEST_FILE,
     ManifestError,
     app_manifest,
 )
-from tests.support import github_openapi
+from tests.support import github_graphql, github_openapi
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "tests" / "fixtures" / "reference"
@@ -59,19 +63,39 @@ def documented() -> tuple[dict[str, list[str]], dict[str, Any]]:
     return operations, supplement
 
 
-def requirements(events: list[str]) -> list[Requirement]:
-    """What each declared call, git access and subscribed event needs, per GitHub's docs."""
+def rest_permissions(key: str) -> list[str]:
     operations, supplement = documented()
+    if key in supplement["operations"]:
+        return list(supplement["operations"][key]["permissions"])
+    if key in operations:
+        return list(operations[key])
+    raise AssertionError(f"no documented permission for {key}: add it to supplement.json")
+
+
+def graphql_types() -> set[str]:
+    """The types the bot's GraphQL queries read a field of, in GitHub's schema."""
+    return set(github_graphql.selected_fields(github_graphql.schema(), QUERIES.values()))
+
+
+def graphql_permissions(type_name: str) -> list[str]:
+    entry = documented()[1]["graphql"].get(type_name)
+    if entry is None:
+        raise AssertionError(f"no permission for GraphQL type {type_name}: add it to supplement")
+    if "same_as" in entry:
+        return rest_permissions(entry["same_as"])
+    return list(entry["permissions"])
+
+
+def requirements(events: list[str]) -> list[Requirement]:
+    """What each declared call, query, git access and subscribed event needs, per GitHub's
+    docs."""
+    _, supplement = documented()
     needed: list[Requirement] = []
     for method, path in API_OPERATIONS:
         key = f"{method} {path}"
-        if key in supplement["operations"]:
-            allowed = supplement["operations"][key]["permissions"]
-        elif key in operations:
-            allowed = operations[key]
-        else:
-            raise AssertionError(f"no documented permission for {key}: add it to supplement.json")
-        needed.append((key, frozenset(allowed)))
+        needed.append((key, frozenset(rest_permissions(key))))
+    for type_name in sorted(graphql_types()):
+        needed.append((f"graphql {type_name}", frozenset(graphql_permissions(type_name))))
     for name in GIT_OPERATIONS:
         needed.append((f"git {name}", frozenset(supplement["git"][name]["permissions"])))
     for event in events:
@@ -172,6 +196,14 @@ def test_the_check_finds_a_missing_and_an_extra_permission(manifest: dict[str, A
     assert uncovered(without_workflows, needed) == ["git push-workflow"]
     read_only_checks = granted | {"checks": "read"}
     assert "POST /repos/{owner}/{repo}/check-runs" in uncovered(read_only_checks, needed)
+    # Each permission the GraphQL query reads with is checked too.
+    for permission, read in [
+        ("pull_requests", ["graphql PullRequest", "graphql PullRequestReview"]),
+        ("checks", ["graphql App", "graphql CheckRun", "graphql CheckSuite"]),
+        ("statuses", ["graphql StatusContext"]),
+    ]:
+        without = {k: v for k, v in granted.items() if k != permission}
+        assert set(read) <= set(uncovered(without, needed)), permission
     assert unneeded(granted | {"administration": "write"}, needed) == ["administration:write"]
 
 
@@ -212,12 +244,45 @@ def is_git_transport(url: str) -> bool:
     return path.endswith(("/info/refs", "/git-upload-pack", "/git-receive-pack"))
 
 
+def test_the_graphql_queries_are_declared_and_read_only_documented_types() -> None:
+    assert set(GRAPHQL_QUERIES) == set(QUERIES)
+    read = graphql_types()
+    assert {"PullRequest", "PullRequestReview", "CheckRun", "StatusContext"} <= read
+    for type_name in read:
+        graphql_permissions(type_name)  # each has a documented permission (or none needed)
+    assert set(graphql_permissions("PullRequest")) == {"pull_requests:read"}
+    assert set(graphql_permissions("CheckRun")) == {"checks:read"}
+    assert set(graphql_permissions("StatusContext")) == {"statuses:read"}
+
+
+def recorded_graphql_queries() -> list[tuple[str | None, str]]:
+    """(operation name, query) of every GraphQL request in the recorded cassettes."""
+    found = []
+    for cassette in (ROOT / "tests").rglob("cassettes/*.yaml"):
+        data = yaml.safe_load(cassette.read_text(encoding="utf-8")) or {}
+        for interaction in data.get("interactions", []):
+            request = interaction["request"]
+            if github_graphql.is_graphql(request["method"], request["uri"], None):
+                body = json.loads(request["body"])
+                found.append((github_graphql.operation_name(body["query"]), body["query"]))
+    return found
+
+
+def test_every_recorded_graphql_query_is_one_of_the_declared_ones() -> None:
+    recorded = recorded_graphql_queries()
+    assert {name for name, _ in recorded} == set(GRAPHQL_QUERIES)  # the cassettes cover them
+    for name, query in recorded:
+        assert name in QUERIES and query == QUERIES[name], name
+
+
 def test_every_recorded_github_call_is_declared() -> None:
     api = github_openapi.load()
     undeclared = set()
     for method, url in recorded_calls():
         if is_git_transport(url) or urlsplit(url).path.startswith("/_sandbox/"):
             continue
+        if github_graphql.is_graphql(method, url, None):
+            continue  # checked query by query above
         operation, _, _ = api.find(method, url)
         template = operation.template if operation else urlsplit(url).path
         if (method, template) not in API_OPERATIONS:

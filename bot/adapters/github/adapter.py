@@ -27,14 +27,19 @@ from bot.adapters.github.client import (
     repo_path,
 )
 from bot.adapters.github.errors import Unprocessable
+from bot.adapters.github.queries import (
+    COMMIT_CHECKS,
+    MAX_PAGES,
+    PULL,
+    CommitPages,
+    PullPages,
+    graphql_url,
+)
 from bot.adapters.github.reporting import Reporting
 from bot.adapters.github.shapes import (
     app_credentials,
-    checks_verdict,
-    is_approved,
     latest_build,
     permission_of,
-    pull_info,
     repo_info,
 )
 from bot.core.errors import PermanentError
@@ -46,6 +51,7 @@ from bot.ports import (
     MergeMethod,
     NotFound,
     Permission,
+    PullFacts,
     PullInfo,
     Reaction,
     RepoInfo,
@@ -70,6 +76,7 @@ class GitHubAdapter(Reporting):
     ):
         guard_pygithub_logging()
         self.api_url = api_url.rstrip("/")
+        self.graphql_url = graphql_url(self.api_url)
         self.app_id = app_id
         self.clock = clock
         self.rate_limit_remaining: int | None = None
@@ -197,19 +204,33 @@ class GitHubAdapter(Reporting):
         return permission_of(doc)
 
     def pull(self, repo: str, number: int) -> PullInfo:
-        url = f"{repo_path(repo)}/pulls/{int(number)}"
-        return pull_info(self._api(repo).call("GET", url, f"read {repo}#{number}"))
+        return self.pull_facts(repo, number).pull
 
-    def approved(self, repo: str, number: int) -> bool:
-        url = f"{repo_path(repo)}/pulls/{int(number)}/reviews"
-        return is_approved(self._api(repo).pages(url, f"read the reviews of {repo}#{number}"))
+    def pull_facts(
+        self, repo: str, number: int, *, approval: bool = False, checks: bool = False
+    ) -> PullFacts:
+        asked = " and ".join(
+            what for what, wanted in (("reviews", approval), ("checks", checks)) if wanted
+        )
+        doing = f"read {repo}#{number}" + (f" and its {asked}" if asked else "")
+        pages = PullPages(repo, number, approval=approval, checks=checks)
+        self._read_pages(repo, PULL, pages, doing)
+        return pages.facts(self.app_id)
 
     def checks_state(self, repo: str, sha: str) -> ChecksState:
-        api, base = self._api(repo), f"{repo_path(repo)}/commits/{_quoted(sha)}"
-        doing = f"read the checks of {sha[:12]} in {repo}"
-        combined = api.call("GET", f"{base}/status", doing, {"per_page": 100})
-        runs = api.pages(f"{base}/check-runs", doing, key="check_runs")
-        return checks_verdict(combined, runs, self.app_id, own_prefix="autostack")
+        pages = CommitPages(repo, sha)
+        self._read_pages(repo, COMMIT_CHECKS, pages, f"read the checks of {sha[:12]} in {repo}")
+        return pages.verdict(self.app_id)
+
+    def _read_pages(
+        self, repo: str, query: str, pages: PullPages | CommitPages, doing: str
+    ) -> None:
+        """Send ``query`` until ``pages`` has every page it wants (one request, usually)."""
+        api = self._api(repo)
+        for _ in range(MAX_PAGES):
+            if not pages.take(api.graphql(self.graphql_url, query, pages.variables(), doing)):
+                return
+        raise PermanentError(f"more than {MAX_PAGES} pages of answers to {doing}")
 
     def build_run(self, repo: str, sha: str) -> BuildRun | None:
         url = f"{repo_path(repo)}/actions/runs"

@@ -26,7 +26,7 @@ from github import Github, GithubException
 from github.Requester import Requester
 
 from bot.adapters.clock import Clock
-from bot.adapters.github.errors import connection_error, github_error
+from bot.adapters.github.errors import connection_error, github_error, graphql_error
 from bot.core.errors import PermanentError
 from bot.core.messages import redact
 
@@ -109,6 +109,22 @@ class Api:
             found = NEXT_LINK.search(headers.get("link", ""))
             next_url = found.group(1) if found else None
 
+    def graphql(self, url: str, query: str, variables: Mapping[str, Any], doing: str) -> Any:
+        """One GraphQL query posted to ``url``; returns its ``data``.
+
+        GitHub answers errors in a query with 200 and an ``errors`` list: they are raised
+        like HTTP errors (``graphql_error``), never half-read from partial data.
+        """
+        body = {"query": query, "variables": dict(variables)}
+        headers, answer = self._call("POST", url, doing, None, body)
+        errors = answer.get("errors") if isinstance(answer, dict) else None
+        if errors:
+            raise graphql_error(errors, headers, self._clock.now(), doing)
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(data, dict):
+            raise PermanentError(f"GitHub's GraphQL API answered no data to {doing}")
+        return data
+
     def _call(
         self,
         verb: str,
@@ -137,7 +153,11 @@ class Api:
         return headers, data
 
     def _record_rate(self, headers: Mapping[str, Any]) -> None:
-        remaining = {k.lower(): v for k, v in headers.items()}.get("x-ratelimit-remaining")
+        lower = {k.lower(): v for k, v in headers.items()}
+        remaining = lower.get("x-ratelimit-remaining")
+        # The metric follows the REST budget; GraphQL's is separate and counted in points.
+        if lower.get("x-ratelimit-resource", "core") != "core":
+            return
         if self._on_rate is not None and remaining is not None:
             with contextlib.suppress(ValueError):
                 self._on_rate(int(float(remaining)))

@@ -7,7 +7,7 @@ has to act (``NotFound`` for 404 so callers can treat a missing thing as a value
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +65,47 @@ def github_error(
     if status == 422:
         return Unprocessable(said + _details(body))
     return PermanentError(said + _details(body))
+
+
+# GraphQL errors GitHub answers with 200: rate limits (spelled both ways over the years),
+# and the answer to a query that timed out on GitHub's side, which a retry usually passes.
+GRAPHQL_RATE_LIMITED = frozenset({"RATE_LIMITED", "RATE_LIMIT"})
+GRAPHQL_TIMED_OUT = "something went wrong while executing your query"
+
+
+def graphql_error(
+    errors: Sequence[Any], headers: Mapping[str, str], now: datetime, doing: str
+) -> AutostackError:
+    """The exception for GitHub's GraphQL API answering ``errors`` (with HTTP 200).
+
+    ``NOT_FOUND`` is ``NotFound``, a rate limit or a timeout is ``TransientError``, a
+    missing permission is ``Forbidden``; anything else (a query GitHub refuses) is permanent.
+    """
+    found = [e for e in errors if isinstance(e, Mapping)] or [{"message": str(errors)[:100]}]
+    types = {str(e.get("type") or "") for e in found}
+    messages = "; ".join(dict.fromkeys(_message(e) or "no message" for e in found))
+    said = f"GitHub's GraphQL API answered {', '.join(sorted(types - {''})) or 'an error'} to "
+    said += f"{doing}: {messages[:MAX_MESSAGE]}"
+    if types & GRAPHQL_RATE_LIMITED:
+        wait = retry_after_seconds(headers, now)
+        return TransientError(
+            said,
+            retry_after=SECONDARY_DEFAULT_WAIT if wait is None else wait,
+            hint="rate limited; retried later",
+        )
+    if any(_message(e).lower().startswith(GRAPHQL_TIMED_OUT) for e in found):
+        return TransientError(said)
+    if types == {"NOT_FOUND"}:
+        return NotFound(
+            said, hint="it does not exist, or the App is not installed on that repository"
+        )
+    if "FORBIDDEN" in types:
+        return Forbidden(
+            said,
+            hint="the App lacks a permission for this; grant it in the App's settings and "
+            "accept the new permissions on the installation",
+        )
+    return PermanentError(said)
 
 
 def connection_error(error: BaseException, doing: str) -> TransientError:

@@ -14,7 +14,6 @@ from bot.ports import (
     BuildRun,
     ChecksState,
     Permission,
-    PullInfo,
     RepoInfo,
 )
 
@@ -36,24 +35,6 @@ def repo_info(doc: Doc) -> RepoInfo:
         private=bool(doc["private"]),
         owner=doc["owner"]["login"],
         name=doc["name"],
-        html_url=doc["html_url"],
-    )
-
-
-def pull_info(doc: Doc) -> PullInfo:
-    head_repo = doc["head"].get("repo")
-    base_repo = doc["base"]["repo"]
-    head_name = head_repo["full_name"] if head_repo else None
-    return PullInfo(
-        number=int(doc["number"]),
-        state=doc["state"],
-        merged=bool(doc.get("merged") or doc.get("merged_at")),
-        head_sha=doc["head"]["sha"],
-        head_ref=doc["head"]["ref"],
-        head_repo_full_name=head_name,
-        base_ref=doc["base"]["ref"],
-        is_fork=head_name is None or head_name.lower() != base_repo["full_name"].lower(),
-        author=(doc.get("user") or {}).get("login", "ghost"),
         html_url=doc["html_url"],
     )
 

@@ -17,7 +17,8 @@ from bot.core.errors import TransientError
 from bot.ports import GitHub, NotFound
 from tests.bot.adapters.test_github_sandbox import GitHubWorld, world
 from tests.fakes.github import FakeGitHub, fake_sha
-from tests.support.github_openapi import ExchangeRecorder, validating_pygithub
+from tests.support.github_graphql import GitHubExchangeRecorder
+from tests.support.github_openapi import validating_pygithub
 
 __all__ = ["world"]  # the sandbox fixture, shared with the adapter's own tests
 
@@ -29,6 +30,7 @@ class Subject:
     gh: GitHub
     make_branch: Callable[[str], str]
     new_issue: Callable[[], int]
+    new_pull: Callable[[], int]
 
 
 @pytest.fixture(params=["fake", "adapter"])
@@ -44,10 +46,15 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
             fake.set_branch("acme/gitops", name, sha)
             return sha
 
-        yield Subject(fake, fake_branch, lambda: 1)
+        numbers = iter(range(2, 100))
+
+        def fake_pull() -> int:
+            return fake.add_pull("acme/shop", next(numbers)).number
+
+        yield Subject(fake, fake_branch, lambda: 1, fake_pull)
         return
     sandbox: GitHubWorld = request.getfixturevalue("world")
-    checked = ExchangeRecorder(base_url=sandbox.url)
+    checked = GitHubExchangeRecorder(base_url=sandbox.url)
     with validating_pygithub(checked):
         adapter: GitHubAdapter = sandbox.adapter()
 
@@ -55,7 +62,16 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
             body = {"title": "Deploy", "user": "bob"}
             return int(sandbox.call("POST", "/repos/acme/shop/issues", body)["number"])
 
-        yield Subject(adapter, lambda name: sandbox.push("acme/gitops", name, {"f": name}), issue)
+        branches = iter(range(1, 100))
+
+        def pull() -> int:
+            branch = f"contract-pull-{next(branches)}"
+            sandbox.push("acme/shop", branch, {"p.txt": branch}, user="bob")
+            return sandbox.open_pull("acme/shop", branch)
+
+        yield Subject(
+            adapter, lambda name: sandbox.push("acme/gitops", name, {"f": name}), issue, pull
+        )
     checked.assert_conforms()
 
 
@@ -118,6 +134,19 @@ def test_missing_things(subject: Subject) -> None:
         gh.repo("acme/missing")
     with pytest.raises(NotFound):
         gh.pull("acme/shop", 4242)
+
+
+def test_pull_facts_reads_only_what_is_asked(subject: Subject) -> None:
+    gh, number = subject.gh, subject.new_pull()
+    bare = gh.pull_facts("acme/shop", number)
+    assert (bare.approved, bare.head_checks) == (None, None)
+    assert bare.pull == gh.pull("acme/shop", number)
+    assert (bare.pull.number, bare.pull.state, bare.pull.merged) == (number, "open", False)
+    full = gh.pull_facts("acme/shop", number, approval=True, checks=True)
+    assert (full.pull, full.approved, full.head_checks) == (bare.pull, False, "none")
+    assert full.head_checks == gh.checks_state("acme/shop", full.pull.head_sha)
+    with pytest.raises(NotFound):
+        gh.pull_facts("acme/shop", 4242, approval=True, checks=True)
 
 
 def test_resolve_ref(subject: Subject) -> None:

@@ -30,7 +30,8 @@ from bot.core.errors import TransientError
 from bot.ports import NotFound
 from sandbox.github.identity import generate_private_key_pem
 from tests.bot.adapters.test_github_sandbox import START, GitHubWorld
-from tests.support.github_openapi import ExchangeRecorder, validating_pygithub
+from tests.support.github_graphql import GitHubExchangeRecorder
+from tests.support.github_openapi import validating_pygithub
 
 # Read at import: the bot's test fixtures clear AUTOSTACK_* variables before each test.
 RECORD = os.environ.get("AUTOSTACK_RECORD") == "1"
@@ -80,7 +81,7 @@ class Stage:
     gh: GitHubAdapter
     facts: dict[str, Any]
     clock: FakeClock
-    recorder: ExchangeRecorder
+    recorder: GitHubExchangeRecorder
 
     def calls(self, action: Callable[[], object]) -> int:
         """How many requests ``action`` made."""
@@ -105,7 +106,7 @@ def stage(name: str, setup: Callable[[GitHubWorld], dict[str, Any]]) -> Iterator
             facts = json.loads(facts_file.read_text())
             url, key = REPLAY_URL, generate_private_key_pem()
         try:
-            recorder = ExchangeRecorder(base_url=url)
+            recorder = GitHubExchangeRecorder(base_url=url)
             with validating_pygithub(recorder):
                 gh = GitHubAdapter(url, facts["app_id"], key, clock)
                 with CASSETTE.use_cassette(f"{name}.yaml") as cassette:
@@ -155,8 +156,14 @@ def test_reads() -> None:
             False,
             "bob",
         )
-        assert gh.approved("acme/shop", pull.number) is True
+        # What /deploy needs of the pull request: one GraphQL query.
+        read = lambda: gh.pull_facts("acme/shop", pull.number, approval=True, checks=True)  # noqa: E731
+        assert s.calls(read) == 1
+        facts = read()
+        assert (facts.pull, facts.approved, facts.head_checks) == (pull, True, "success")
         assert gh.checks_state("acme/shop", sha) == "success"
+        with pytest.raises(NotFound):
+            gh.pull("acme/shop", 9999)
         build = gh.build_run("acme/shop", sha)
         assert build is not None and (build.status, build.conclusion) == ("completed", "success")
 
@@ -215,7 +222,12 @@ def test_writes() -> None:
 def setup_faults(world: GitHubWorld) -> dict[str, Any]:
     world.call("POST", "/users", {"login": "zed"})
     world.call("POST", "/repos", {"owner": "zed", "name": "solo"})
-    world.fault(kind="error", status=500, first=1, route="/repos/{owner}/{repo}/pulls/{number}")
+    world.fault(kind="error", status=500, first=1, route="/graphql")
+    # After the fault, the installation's GraphQL budget is spent.
+    [installation] = world.state.store.list("installation")
+    world.state.rate.set_remaining(
+        f"graphql:installation:{installation['id']}", 0, START.timestamp()
+    )
     world.fault(kind="secondary_rate_limit", retry_after=42, first=1, route="/repos/*/issues")
     manifest = {"name": "AutoStack", "redirect_url": "http://localhost:8000/setup/done"}
     return {"code": world.call("POST", "/app-manifests", {"manifest": manifest})["code"]}
@@ -229,6 +241,10 @@ def test_faults_and_manifest() -> None:
         with pytest.raises(TransientError) as server_error:
             gh.pull("acme/shop", 1)
         assert server_error.value.retry_after is None
+        with pytest.raises(TransientError) as graphql_limited:
+            gh.checks_state("acme/shop", "main")
+        assert "RATE_LIMITED" in str(graphql_limited.value)
+        assert graphql_limited.value.retry_after == 3600  # the budget's reset, an hour on
         with pytest.raises(TransientError) as limited:
             gh.open_or_update_issue("acme/shop", "drift:x", "t", "b")
         assert limited.value.retry_after == 42

@@ -7,6 +7,7 @@ faults (server errors, rate limits, a wrong key) surfacing as the right error.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -26,7 +27,8 @@ from bot.ports import NotFound
 from sandbox.github import GitHubState, create_app
 from sandbox.github.identity import generate_private_key_pem
 from sandbox.serving import ThreadedServer
-from tests.support.github_openapi import ExchangeRecorder, validating_pygithub
+from tests.support.github_graphql import GitHubExchangeRecorder
+from tests.support.github_openapi import validating_pygithub
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 USERS = {"alice": None, "bob": "write", "carol": "maintain", "dave": "triage", "erin": "read"}
@@ -44,7 +46,7 @@ class GitHubWorld:
         self.url = self.server.url
         self.control = httpx.Client(base_url=f"{self.url}/_sandbox", timeout=30)
         self.tokens: dict[str, str] = {}
-        self.recorder = ExchangeRecorder(base_url=self.url)
+        self.recorder = GitHubExchangeRecorder(base_url=self.url)
 
     def populate(self) -> GitHubWorld:
         for login in USERS:
@@ -129,9 +131,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHubWorld]:
 
 
 @pytest.fixture
-def recorder(world: GitHubWorld) -> Iterator[ExchangeRecorder]:
+def recorder(world: GitHubWorld) -> Iterator[GitHubExchangeRecorder]:
     """Every exchange PyGithub makes in the test, checked against GitHub's description."""
-    checked = world.recorder = ExchangeRecorder(base_url=world.url)
+    checked = world.recorder = GitHubExchangeRecorder(base_url=world.url)
     with validating_pygithub(checked):
         yield checked
     world.call("DELETE", "/faults", {})
@@ -139,7 +141,7 @@ def recorder(world: GitHubWorld) -> Iterator[ExchangeRecorder]:
 
 
 @pytest.fixture
-def gh(world: GitHubWorld, recorder: ExchangeRecorder) -> GitHubAdapter:
+def gh(world: GitHubWorld, recorder: GitHubExchangeRecorder) -> GitHubAdapter:
     return world.adapter()
 
 
@@ -190,7 +192,7 @@ def test_the_jwt_is_short_lived_and_backdated(world: GitHubWorld, gh: GitHubAdap
 
 def test_a_wrong_key_is_permanent_with_a_hint_and_no_secret(world: GitHubWorld) -> None:
     other_key = generate_private_key_pem()
-    with validating_pygithub(ExchangeRecorder(base_url=world.url)) as checked:
+    with validating_pygithub(GitHubExchangeRecorder(base_url=world.url)) as checked:
         gh = world.adapter(private_key=other_key)
         with pytest.raises(PermanentError) as caught:
             gh.installation_token("acme/shop")
@@ -289,20 +291,24 @@ def test_pull_from_the_same_repository_and_from_a_fork(
         gh.pull("acme/shop", 9999)
 
 
-def test_approved_takes_each_reviewers_latest_verdict(
+def test_approval_takes_each_reviewers_latest_verdict(
     world: GitHubWorld, gh: GitHubAdapter
 ) -> None:
     world.push("acme/shop", "feature/review", {"r.txt": "r\n"}, user="bob")
     number = world.open_pull("acme/shop", "feature/review")
-    assert gh.approved("acme/shop", number) is False
+
+    def approved() -> bool | None:
+        return gh.pull_facts("acme/shop", number, approval=True).approved
+
+    assert approved() is False
     world.review("acme/shop", number, "carol", "APPROVE")
-    assert gh.approved("acme/shop", number) is True
+    assert approved() is True
     world.review("acme/shop", number, "alice", "REQUEST_CHANGES")
-    assert gh.approved("acme/shop", number) is False
+    assert approved() is False
     world.review("acme/shop", number, "alice", "COMMENT")  # a comment changes no verdict
-    assert gh.approved("acme/shop", number) is False
+    assert approved() is False
     world.review("acme/shop", number, "alice", "APPROVE")
-    assert gh.approved("acme/shop", number) is True
+    assert approved() is True
 
 
 def test_checks_state_combines_statuses_and_runs_but_not_our_own(
@@ -327,6 +333,124 @@ def test_checks_state_combines_statuses_and_runs_but_not_our_own(
     assert gh.checks_state("acme/shop", sha) == "failure"
     status("success", "ci/test")
     assert gh.checks_state("acme/shop", sha) == "success"
+
+
+def test_pull_facts_is_one_graphql_request_whatever_the_policy_asks(
+    world: GitHubWorld, gh: GitHubAdapter
+) -> None:
+    sha = world.push("acme/shop", "feature/facts", {"f.txt": "f\n"}, user="bob")
+    number = world.open_pull("acme/shop", "feature/facts")
+    world.review("acme/shop", number, "carol", "APPROVE")
+    answer = world.rest("bob").post(
+        f"/repos/acme/shop/statuses/{sha}", json={"state": "success", "context": "ci/test"}
+    )
+    assert answer.status_code == 201
+    gh.installation_token("acme/shop")
+    rest_pull = world.rest("alice").get(f"/repos/acme/shop/pulls/{number}").json()
+    for approval, checks in [(False, False), (True, False), (False, True), (True, True)]:
+        read = functools.partial(gh.pull_facts, "acme/shop", number, approval=approval)
+        facts, calls = counted(world, functools.partial(read, checks=checks))
+        assert calls == ["POST /graphql"]
+        assert facts.approved is (True if approval else None)
+        assert facts.head_checks == ("success" if checks else None)
+        # The same pull request the REST API describes.
+        assert (facts.pull.head_sha, facts.pull.html_url) == (sha, rest_pull["html_url"])
+        assert (facts.pull.author, facts.pull.base_ref) == ("bob", "main")
+        # Only what was asked for is in the answer: a bare read stays small.
+        answer = world.recorder.graphql[-1].answer["data"]["repository"]["pullRequest"]
+        assert ("reviews" in answer, "statusCheckRollup" in answer) == (approval, checks)
+
+
+def test_pull_facts_head_checks_are_checks_state_of_the_head(
+    world: GitHubWorld, gh: GitHubAdapter
+) -> None:
+    sha = world.push("acme/shop", "feature/head", {"h.txt": "h\n"}, user="bob")
+    number = world.open_pull("acme/shop", "feature/head")
+
+    def both() -> tuple[object, object]:
+        facts = gh.pull_facts("acme/shop", number, checks=True)
+        return facts.head_checks, gh.checks_state("acme/shop", sha)
+
+    assert both() == ("none", "none")
+    gh.check_run("acme/shop", sha, "AutoStack deploy (prod)", "completed", "failure", "Failed")
+    assert both() == ("none", "none")  # our own check run never counts
+    for state, expected in [("pending", "pending"), ("error", "failure"), ("success", "success")]:
+        body = {"state": state, "context": "ci/build"}
+        assert world.rest("bob").post(f"/repos/acme/shop/statuses/{sha}", json=body).is_success
+        assert both() == (expected, expected)
+
+
+def test_long_lists_are_read_page_by_page_with_cursors(
+    world: GitHubWorld, gh: GitHubAdapter
+) -> None:
+    sha = world.push("acme/shop", "feature/long", {"l.txt": "l\n"}, user="bob")
+    number = world.open_pull("acme/shop", "feature/long")
+    people = [f"rev{i}" for i in range(120)]
+    for login in people:
+        world.call("POST", "/users", {"login": login})
+        world.call("PUT", f"/repos/acme/shop/permissions/{login}", {"permission": "write"})
+        world.review("acme/shop", number, login, "APPROVE")
+    api = world.rest("bob")
+    for i in range(130):
+        body = {"state": "success", "context": f"ci/job-{i:03}"}
+        assert api.post(f"/repos/acme/shop/statuses/{sha}", json=body).is_success
+    gh.installation_token("acme/shop")
+    facts, calls = counted(
+        world, lambda: gh.pull_facts("acme/shop", number, approval=True, checks=True)
+    )
+    assert calls == ["POST /graphql", "POST /graphql"]  # one more page of each, together
+    assert (facts.approved, facts.head_checks) == (True, "success")
+    # The 121st reviewer and the 131st status are on the second pages: both must be read.
+    world.call("POST", "/users", {"login": "late"})
+    world.call("PUT", "/repos/acme/shop/permissions/late", {"permission": "write"})
+    world.review("acme/shop", number, "late", "REQUEST_CHANGES")
+    body = {"state": "failure", "context": "ci/job-zzz"}
+    assert api.post(f"/repos/acme/shop/statuses/{sha}", json=body).is_success
+    facts = gh.pull_facts("acme/shop", number, approval=True, checks=True)
+    assert (facts.approved, facts.head_checks) == (False, "failure")
+    state, calls = counted(world, lambda: gh.checks_state("acme/shop", sha))
+    assert (state, calls) == ("failure", ["POST /graphql", "POST /graphql"])
+    # Only the list with another page is asked for again.
+    facts, calls = counted(world, lambda: gh.pull_facts("acme/shop", number, approval=True))
+    assert (facts.approved, facts.head_checks, len(calls)) == (False, None, 2)
+    last = world.recorder.exchanges[-1]
+    assert last.operation_id == "graphql AutoStackPull" and not last.violations
+
+
+def test_graphql_not_found_rate_limit_and_server_errors(
+    world: GitHubWorld, gh: GitHubAdapter
+) -> None:
+    with pytest.raises(NotFound) as missing:
+        gh.pull_facts("acme/shop", 9999, approval=True, checks=True)
+    assert "NOT_FOUND" in str(missing.value) and "9999" in str(missing.value)
+    with pytest.raises(NotFound):
+        gh.checks_state("acme/shop", "0" * 40)
+    world.fault(kind="error", status=502, first=1, route="/graphql")
+    with pytest.raises(TransientError) as server:
+        gh.checks_state("acme/shop", "main")
+    assert "502" in str(server.value) and server.value.retry_after is None
+    assert gh.checks_state("acme/shop", "main") == "none"
+
+    installation = gh._installation("acme/shop")
+    key = f"graphql:installation:{installation}"
+    world.state.rate.set_remaining(key, 0, world.state.clock())
+    try:
+        with pytest.raises(TransientError) as limited:
+            gh.checks_state("acme/shop", "main")
+    finally:
+        reset = world.state.rate.peek(key, world.state.clock()).reset
+        world.state.rate.reset()
+    assert "RATE_LIMITED" in str(limited.value)
+    assert limited.value.retry_after == pytest.approx(reset - world.clock.now().timestamp())
+
+
+def test_graphql_answers_are_not_counted_as_the_rest_budget(world: GitHubWorld) -> None:
+    seen: list[int] = []
+    gh = world.adapter(on_rate_limit=seen.append)
+    gh.repo("acme/shop")
+    before = list(seen)
+    gh.checks_state("acme/shop", "main")
+    assert seen == before  # GraphQL's budget is another one, in points
 
 
 def test_build_run_is_the_build_workflows_latest_run_for_the_sha(
@@ -580,7 +704,7 @@ def test_secondary_rate_limit_is_transient_with_retry_after(
 
 def test_primary_rate_limit_waits_for_the_reset_and_is_recorded(world: GitHubWorld) -> None:
     seen: list[int] = []
-    with validating_pygithub(ExchangeRecorder(base_url=world.url)) as checked:
+    with validating_pygithub(GitHubExchangeRecorder(base_url=world.url)) as checked:
         gh = world.adapter(on_rate_limit=seen.append)
         gh.repo("acme/gitops")
         assert gh.rate_limit_remaining is not None and gh.rate_limit_remaining > 0
@@ -616,6 +740,10 @@ def test_no_secret_reaches_the_logs(
     gh.upsert_comment("acme/shop", 1, "log-check", "hello")
     code = world.call("POST", "/app-manifests", {"manifest": {"redirect_url": "http://x/cb"}})
     gh.convert_manifest(code["code"])
+    gh.checks_state("acme/shop", "main")
+    with pytest.raises(NotFound) as missing:
+        gh.pull_facts("acme/shop", 9999, approval=True)
+    assert token not in str(missing.value)
     world.fault(kind="error", status=500, first=1, route="/repos/*")
     with pytest.raises(TransientError):
         gh.repo("acme/gitops")
