@@ -1,4 +1,5 @@
-"""A local GitHub-compatible server: REST API, git over HTTP, App auth and webhooks.
+"""A local GitHub-compatible server: REST API, GraphQL (``POST /graphql``), git over HTTP,
+App auth and webhooks.
 
 ``GitHubState.open(data_dir)`` holds the data; ``create_app(state)`` serves it.
 """
