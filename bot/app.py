@@ -7,6 +7,7 @@ extra readiness checks are injected, never imported from here.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -23,7 +24,7 @@ from bot.metrics import CONTENT_TYPE, Metrics
 from bot.queue import DeliveryQueue
 from bot.router import HandlerContext, Router
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import Store, WalCheckpointer
 from bot.worker import Worker, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -87,16 +88,24 @@ def create_app(
             queue, clock, metrics, settings.webhook_secret, on_accepted=pool.wake
         )
         app.state.readiness_checks["database"] = db.ping
+        checkpointer = WalCheckpointer(db)
+        checkpointer.start()
         pool.start()
         stops = [stop for hook in on_start if (stop := hook(context)) is not None]
+        # What start-up built lives as long as the app. Frozen, the collector no longer
+        # walks it: a full collection then takes a few milliseconds instead of a hundred,
+        # during which no request is served.
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             for stop in stops:
                 await run_in_threadpool(stop)
             # Store what has arrived (or answer it 503) before the workers stop.
             await app.state.ingest.close()
             await run_in_threadpool(pool.stop)
+            await run_in_threadpool(checkpointer.stop)
             if store is None:
                 db.dispose()
 

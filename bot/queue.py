@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Table, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from bot.core.events import Event, IncomingDelivery
 from bot.store import DeliveryRow, JSONText, Store
@@ -157,6 +157,7 @@ class DeliveryQueue:
         self._rng = rng or random.Random()
         self._retry_base = retry_base
         self._retry_cap = retry_cap
+        self._sqlite_binds: list[tuple[str, Callable[[Any], Any] | None]] | None = None
 
     def enqueue(self, incoming: IncomingDelivery, now: datetime) -> bool:
         """Store a delivery; ``False`` if that delivery id is already stored (a re-delivery)."""
@@ -167,13 +168,44 @@ class DeliveryQueue:
         was stored already, before or by an earlier arrival in the same batch."""
         if not arrivals:
             return []
-        insert = postgresql.insert if self._store.dialect == "postgresql" else sqlite.insert
-        # One statement for the batch; RETURNING names the rows inserted, where rowcount
-        # cannot (it may be -1), and a conflicting id inserts nothing.
-        statement = insert(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.delivery_id)
-        with self._store.write() as session:
-            inserted = set(session.execute(statement, [_row(a) for a in arrivals]).scalars())
+        rows = [_row(a) for a in arrivals]
+        if self._store.dialect == "sqlite":
+            inserted = self._sqlite_insert(rows)
+        else:
+            # One statement for the batch; RETURNING names the rows inserted, where rowcount
+            # cannot (it may be -1), and a conflicting id inserts nothing.
+            statement = (
+                postgresql.insert(DELIVERIES)
+                .on_conflict_do_nothing()
+                .returning(DELIVERIES.c.delivery_id)
+            )
+            with self._store.write() as session:
+                inserted = set(session.execute(statement, rows).scalars())
         return first_copies([a.delivery.delivery_id for a in arrivals], inserted)
+
+    def _sqlite_insert(self, rows: list[dict[str, Any]]) -> set[str]:
+        """The same statement on SQLite's own cursor: at 500 deliveries/s in batches of one
+        or two, the ORM's work per transaction cost more CPU than the rest of the ingest path,
+        and it holds the GIL that the event loop needs. Values go through the columns' own
+        bind processors, so what is stored is what the ORM would store."""
+        if self._sqlite_binds is None:
+            dialect = self._store.engine.dialect
+            self._sqlite_binds = [
+                (name, DELIVERIES.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                for name in rows[0]
+            ]
+        binds = self._sqlite_binds
+        values: list[Any] = []
+        for row in rows:
+            values += [row[name] if bind is None else bind(row[name]) for name, bind in binds]
+        columns = ", ".join(f'"{name}"' for name, _ in binds)
+        one = f"({', '.join('?' * len(binds))})"
+        statement = (
+            f"INSERT INTO {DELIVERIES.name} ({columns}) VALUES {', '.join([one] * len(rows))} "
+            "ON CONFLICT DO NOTHING RETURNING delivery_id"
+        )
+        with self._store.sqlite_write() as cursor:
+            return {delivery_id for (delivery_id,) in cursor.execute(statement, values)}
 
     def claim(self, worker_id: str, lease: timedelta, now: datetime) -> Delivery | None:
         """Lease the next due delivery to ``worker_id``, or ``None`` if nothing is due."""

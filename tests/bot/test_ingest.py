@@ -4,6 +4,7 @@ batch, many concurrent senders, and shutdown with requests still waiting."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 import time
@@ -337,6 +338,38 @@ def test_close_answers_every_waiting_caller_when_the_write_is_stuck() -> None:
     assert all(isinstance(answer, IngestClosed) for answer in answers)
     assert took < 1.0
     assert writes.batches == [[1]]  # the waiting ones were never written
+
+
+def test_batches_are_written_on_a_thread_of_their_own_until_close() -> None:
+    def write(items: list[int]) -> list[str]:
+        return [threading.current_thread().name] * len(items)
+
+    async def scenario() -> list[str]:
+        commits: GroupCommit[int, str] = GroupCommit(write)
+        answers = [await commits.submit(1), *await asyncio.gather(*map(commits.submit, (2, 3)))]
+        await commits.close(timeout=5)
+        return answers
+
+    names = asyncio.run(scenario())
+    assert len(set(names)) == 1 and names[0].startswith("group-commit")
+    deadline = time.monotonic() + 10
+    while any(thread.name == names[0] for thread in threading.enumerate()):
+        assert time.monotonic() < deadline, "the commit thread outlived close()"
+        time.sleep(0.01)
+
+
+def test_while_serving_start_up_objects_are_frozen_and_the_log_is_checkpointed(
+    settings: Settings,
+) -> None:
+    def checkpointers() -> int:
+        return sum(thread.name == "wal-checkpoint" for thread in threading.enumerate())
+
+    async def scenario(client: httpx.AsyncClient, ingest: Ingest) -> tuple[int, int]:
+        return gc.get_freeze_count(), checkpointers()
+
+    frozen, running = run_app(create_app(settings), scenario)
+    assert frozen > 1000 and running == 1
+    assert gc.get_freeze_count() == 0 and checkpointers() == 0
 
 
 class CountingWorker(Worker):
