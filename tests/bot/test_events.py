@@ -57,8 +57,26 @@ def test_event_exposes_the_sender() -> None:
         ({**HEADERS}, b"", "not valid JSON"),
         ({**HEADERS}, b"[1, 2]", "JSON object"),
         ({**HEADERS}, b'"text"', "JSON object"),
+        ({**HEADERS}, b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),  # too deep
     ],
 )
 def test_rejects_bad_deliveries(headers: dict[str, str], body: bytes, reason: str) -> None:
     with pytest.raises(BadDelivery, match=reason):
         parse_delivery(headers, body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"zen": "\u00dcber"}'.encode("utf-16"),
+        '{"zen": "\u00dcber"}'.encode("utf-8-sig"),
+        b'{"zen": "\\ud800"}',  # an escaped lone surrogate
+        b'{"zen": "\xed\xa0\x80"}',  # the same, UTF-8-encoded
+        b'{"ratio": NaN, "big": 1e400}',
+    ],
+    ids=["utf-16", "utf-8-bom", "escaped-surrogate", "raw-surrogate", "nan"],
+)
+def test_bodies_the_fast_parser_refuses_are_parsed_as_the_standard_library_does(
+    body: bytes,
+) -> None:
+    assert repr(parse_delivery(HEADERS, body).payload) == repr(json.loads(body))

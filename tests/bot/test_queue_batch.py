@@ -128,6 +128,17 @@ def test_summary_fields_that_do_not_fit_are_left_empty_not_fatal(
     assert fine is not None and fine.action == "opened"
 
 
+@pytest.mark.parametrize("installation_id", [2**63, 2**64, -(2**63) - 1, 10**30])
+def test_installation_ids_beyond_64_bits_are_left_empty_and_kept_in_the_payload(
+    store: Store, clock: FakeClock, installation_id: int
+) -> None:
+    body = json.dumps({"action": "opened", "installation": {"id": installation_id}}).encode()
+    DeliveryQueue(store).enqueue_batch([received(body, "d1", clock)])
+    stored = DeliveryQueue(store).get("d1")
+    assert stored is not None and stored.installation_id is None
+    assert stored.payload["installation"]["id"] == installation_id
+
+
 def test_an_idle_claim_does_not_wait_for_the_write_lock(
     sqlite_store: Store, clock: FakeClock, tmp_path: Path
 ) -> None:
