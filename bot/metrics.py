@@ -47,7 +47,9 @@ class Metrics:
         )
         self.github_rate_limit_remaining = Gauge(
             "autostack_github_rate_limit_remaining",
-            "GitHub API requests left in the current rate-limit window, as last reported.",
+            "GitHub API requests (GraphQL: points) left in the current rate-limit window, "
+            "as last reported, by resource (core is REST).",
+            ["resource"],
             registry=self.registry,
         )
         self.commands = Counter(

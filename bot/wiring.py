@@ -34,8 +34,11 @@ def build_app(
     clock = clock or SystemClock()
     metrics = Metrics()
     if github is None:
+        remaining = metrics.github_rate_limit_remaining
         github = GitHubAdapter.from_settings(
-            settings, clock, on_rate_limit=metrics.github_rate_limit_remaining.set
+            settings,
+            clock,
+            on_rate_limit=lambda resource, left: remaining.labels(resource).set(left),
         )
     if argocd is None:
         argocd = ArgoCD.from_settings(settings, clock)

@@ -62,6 +62,10 @@ def test_deploy_command_by_maintainer_opens_gitops_pr(testbed: Testbed, tmp_path
     assert staging[0]["trailers"]["Autostack-Requested-By"] == ["mia"]
     bodies = comments(testbed, "shop", pr["number"])
     assert any("/deploy staging" in body and "Requested by @mia" in body for body in bodies)
+    # Both of GitHub's budgets the command spent are on show, each under its own name.
+    metrics = httpx.get(f"{testbed.bot_url}/metrics").text
+    for resource in ("core", "graphql"):
+        assert f'autostack_github_rate_limit_remaining{{resource="{resource}"}}' in metrics
 
 
 def test_read_only_user_is_refused(testbed: Testbed, tmp_path: Path) -> None:

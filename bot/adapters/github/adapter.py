@@ -154,10 +154,11 @@ class GitHubAdapter(Reporting):
                 )
         return api
 
-    def _record_rate(self, remaining: int) -> None:
-        self.rate_limit_remaining = remaining
+    def _record_rate(self, resource: str, remaining: int) -> None:
+        if resource == "core":
+            self.rate_limit_remaining = remaining
         if self._on_rate_limit is not None:
-            self._on_rate_limit(remaining)
+            self._on_rate_limit(resource, remaining)
 
     # --- reading --------------------------------------------------------------------
 

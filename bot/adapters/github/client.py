@@ -38,7 +38,7 @@ MAX_PAGES = 20
 NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
 _NETWORK_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
-RateCallback = Callable[[int], None]
+RateCallback = Callable[[str, int], None]  # (resource: core, graphql, ...; requests left)
 
 
 def make_github(base_url: str, auth: Any | None) -> Github:
@@ -155,12 +155,11 @@ class Api:
     def _record_rate(self, headers: Mapping[str, Any]) -> None:
         lower = {k.lower(): v for k, v in headers.items()}
         remaining = lower.get("x-ratelimit-remaining")
-        # The metric follows the REST budget; GraphQL's is separate and counted in points.
-        if lower.get("x-ratelimit-resource", "core") != "core":
-            return
+        # Each resource has its own budget: REST's ``core``, GraphQL's (counted in points), ...
+        resource = str(lower.get("x-ratelimit-resource") or "core")
         if self._on_rate is not None and remaining is not None:
             with contextlib.suppress(ValueError):
-                self._on_rate(int(float(remaining)))
+                self._on_rate(resource, int(float(remaining)))
 
 
 class RedactingFilter(logging.Filter):

@@ -445,12 +445,15 @@ def test_graphql_not_found_rate_limit_and_server_errors(
 
 
 def test_graphql_answers_are_not_counted_as_the_rest_budget(world: GitHubWorld) -> None:
-    seen: list[int] = []
-    gh = world.adapter(on_rate_limit=seen.append)
+    seen: list[tuple[str, int]] = []
+    gh = world.adapter(on_rate_limit=lambda resource, left: seen.append((resource, left)))
     gh.repo("acme/shop")
-    before = list(seen)
+    rest = gh.rate_limit_remaining
+    assert [resource for resource, _ in seen] == ["core"]
     gh.checks_state("acme/shop", "main")
-    assert seen == before  # GraphQL's budget is another one, in points
+    # GraphQL's budget is another one, in points: reported under its own name.
+    assert [resource for resource, _ in seen] == ["core", "graphql"]
+    assert gh.rate_limit_remaining == rest
 
 
 def test_build_run_is_the_build_workflows_latest_run_for_the_sha(
@@ -705,7 +708,7 @@ def test_secondary_rate_limit_is_transient_with_retry_after(
 def test_primary_rate_limit_waits_for_the_reset_and_is_recorded(world: GitHubWorld) -> None:
     seen: list[int] = []
     with validating_pygithub(GitHubExchangeRecorder(base_url=world.url)) as checked:
-        gh = world.adapter(on_rate_limit=seen.append)
+        gh = world.adapter(on_rate_limit=lambda resource, left: seen.append(left))
         gh.repo("acme/gitops")
         assert gh.rate_limit_remaining is not None and gh.rate_limit_remaining > 0
         installation = gh._installation("acme/gitops")
