@@ -1,20 +1,22 @@
 """Following deployments in ``syncing`` to a verdict, reporting on GitHub as they go.
 
-Per pass: one Argo CD list call for every deployment in flight, one ``refresh=normal`` get
-for a deployment seen for the first time (so Argo CD compares with git now rather than at
-its next poll; at most ten a pass, and none when Argo CD already compared with its commit)
-or whose health on show predates its sync. The PR comment is rewritten only
-when Argo CD's sync, health or revision changed, so GitHub calls follow state changes.
+Per pass: one Argo CD list call for every deployment in flight; the pass evaluates and
+reports, and hands ``refresh=normal`` requests to the ``Refresher``, which makes them on
+its own threads so that no pass waits for one: one for a deployment seen for the first
+time (so Argo CD compares with git now rather than at its next poll; none when Argo CD has
+already compared with its commit, so a restarted watcher refreshes only what Argo CD has
+not seen), and, a few a pass, for one whose health on show predates its sync. The PR
+comment is rewritten only when Argo CD's sync, health or revision changed, so GitHub calls
+follow state changes.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.argo import AppStatus, ArgoNotFound
+from bot.core.argo import AppStatus
 from bot.core.follow import (
     Evaluation,
     Failed,
@@ -32,7 +34,8 @@ from bot.deploy.records import Deployment
 from bot.store import DEPLOYMENT_STATES
 from bot.watch.autorollback import roll_back_automatically
 from bot.watch.failure import gather_failure
-from bot.watch.observe import Observation, argo
+from bot.watch.observe import Observation
+from bot.watch.refresh import Refresher
 from generators.config import application_name, overlay_dir
 
 log = logging.getLogger(__name__)
@@ -49,24 +52,21 @@ class Follower:
         *,
         settle_seconds: float,
         refresh_every: float,
+        refresher: Refresher | None = None,
         stale_refreshes_per_pass: int = 2,
-        first_refreshes_per_pass: int = 10,
     ):
         self.deployer = deployer
-        # A refresh waits for Argo CD to compare with git (a second or so): a burst of
-        # landings refreshed in one pass would hold back every verdict for minutes, so the
-        # rest of the burst gets its refreshes in the next passes.
-        self.first_refreshes_per_pass = first_refreshes_per_pass
-        self._first_refreshes = 0
+        self.services = deployer.services
+        self.records = deployer.records
+        self.refresher = refresher or Refresher(self.services.argocd)
         # Refreshing for stale health is a fallback (Argo CD reconciles after a sync by
         # itself); capped per pass so Argo CD calls do not grow with deployments in flight.
         self.stale_refreshes_per_pass = stale_refreshes_per_pass
         self._stale_refreshes = 0
-        self.services = deployer.services
-        self.records = deployer.records
         self.settle_seconds = settle_seconds
         self.refresh_every = timedelta(seconds=refresh_every)
-        self._refreshed: dict[int, datetime] = {}  # deployment id -> last refresh=normal
+        # Deployment id -> when a refresh=normal for it was last asked for.
+        self._refreshed: dict[int, datetime] = {}
         # When the earliest Healthy streak of the last pass has lasted ``settle_seconds``:
         # nothing in Argo CD changes then, so no stream event would wake a pass for it.
         self.settled_at: datetime | None = None
@@ -78,42 +78,23 @@ class Follower:
         if not syncing:
             self._refreshed.clear()
             return
+        # Taken before the list call: a refresh still waiting or running then may finish
+        # after it, so what the list shows can predate it.
+        refreshing = self.refresher.pending()
         live = seen.applications()
-        self._stale_refreshes = self._first_refreshes = 0
-        first = self._first_refreshes_now(syncing, live, seen)
+        self._stale_refreshes = 0
+        self._note_refreshes(syncing, refreshing, seen.now)
         for deployment in syncing:
-            self._one(deployment, live.get(_name(deployment)), seen, first)
+            status = live.get(_name(deployment))
+            if self._first_sight(deployment, status, seen):
+                self._refresh(deployment, seen.now)
+            self._one(deployment, status, seen)
         current = {d.id for d in syncing}
         self._refreshed = {k: v for k, v in self._refreshed.items() if k in current}
 
     # -- one deployment ----------------------------------------------------------------------
 
-    def _first_refreshes_now(
-        self, syncing: list[Deployment], live: dict[str, AppStatus], seen: Observation
-    ) -> dict[int, AppStatus | None]:
-        """``refresh=normal`` for the deployments seen for the first time (this pass's
-        share), all at once: a pass then waits for one refresh, not for one after another,
-        so a deployment that turned Healthy meanwhile is not held up behind them."""
-        due = []
-        for deployment in syncing:
-            if self._first_sight(deployment, live.get(_name(deployment)), seen):
-                self._first_refreshes += 1
-                due.append(deployment)
-        if not due:
-            return {}
-        with ThreadPoolExecutor(max_workers=len(due), thread_name_prefix="refresh") as pool:
-            statuses = list(pool.map(lambda d: self._refresh(d, seen.now), due))
-        return {d.id: status for d, status in zip(due, statuses, strict=True)}
-
-    def _one(
-        self,
-        deployment: Deployment,
-        status: AppStatus | None,
-        seen: Observation,
-        first: dict[int, AppStatus | None],
-    ) -> None:
-        if deployment.id in first:
-            status = first[deployment.id] or status
+    def _one(self, deployment: Deployment, status: AppStatus | None, seen: Observation) -> None:
         if status is None:
             self._missing(deployment, seen)
             return
@@ -121,11 +102,9 @@ class Follower:
         verdict = result.verdict
         stale = isinstance(verdict, InProgress) and _waiting_on_argo(verdict, status)
         if stale and self._due(deployment, seen):
+            # Argo CD's answer shows in a later pass, as a first refresh's does.
             self._stale_refreshes += 1
-            refreshed = self._refresh(deployment, seen.now)
-            if refreshed is not None:
-                status, result = refreshed, self._evaluate(deployment, refreshed, seen)
-                verdict = result.verdict
+            self._refresh(deployment, seen.now)
         if isinstance(verdict, Succeeded) and verdict.revision != deployment.gitops_sha:
             newer = self._overlay_changed(deployment, verdict.revision, seen)
             if newer is not None:
@@ -262,14 +241,14 @@ class Follower:
         self, deployment: Deployment, status: AppStatus | None, seen: Observation
     ) -> bool:
         """Whether to refresh a deployment not refreshed yet: not when Argo CD has already
-        compared with a revision that contains its commit, nor past this pass's share."""
+        compared with a revision that contains its commit."""
         if deployment.id in self._refreshed:
             return False
         revision = status.sync_revision if status is not None else ""
         if revision and seen.is_descendant(revision, deployment.gitops_sha or ""):
             self._refreshed[deployment.id] = seen.now  # nothing a refresh would add
             return False
-        return self._first_refreshes < self.first_refreshes_per_pass
+        return True
 
     def _due(self, deployment: Deployment, seen: Observation) -> bool:
         if self._stale_refreshes >= self.stale_refreshes_per_pass:
@@ -277,18 +256,24 @@ class Follower:
         last = self._refreshed.get(deployment.id)
         return last is None or seen.now - last >= self.refresh_every
 
-    def _refresh(self, deployment: Deployment, now: datetime) -> AppStatus | None:
-        """``refresh=normal``: Argo CD compares with git before answering."""
-        argocd = self.services.argocd
-        assert argocd is not None  # the watcher follows only with Argo CD configured
+    def _refresh(self, deployment: Deployment, now: datetime) -> None:
+        """Hand a ``refresh=normal`` to the refresher (no second one while one is waiting)."""
         self._refreshed[deployment.id] = now
-        try:
-            status: AppStatus = argo(
-                lambda: argocd.get_application(_name(deployment), refresh="normal")
-            )
-        except ArgoNotFound:
-            return None
-        return status
+        self.refresher.request(_name(deployment))
+
+    def _note_refreshes(
+        self, syncing: list[Deployment], refreshing: frozenset[str], now: datetime
+    ) -> None:
+        """A refresh still waiting or running counts as made now, so ``refresh_every`` runs
+        from its answer rather than from when it was asked for; one that failed transiently
+        counts as not made, so the rules above ask again."""
+        failed = self.refresher.take_failed()
+        for deployment in syncing:
+            name = _name(deployment)
+            if name in failed:
+                self._refreshed.pop(deployment.id, None)
+            elif name in refreshing and deployment.id in self._refreshed:
+                self._refreshed[deployment.id] = now
 
 
 def _waiting_on_argo(verdict: InProgress, status: AppStatus) -> bool:

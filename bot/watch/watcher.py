@@ -20,6 +20,7 @@ from bot.watch.drift import DriftWatch
 from bot.watch.following import Follower
 from bot.watch.leader import Leadership
 from bot.watch.observe import ArgoDown, Observation, gitops_graph
+from bot.watch.refresh import Refresher
 from bot.watch.stream import StreamWaker
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,13 @@ class Watcher:
         self.interval = interval
         self.deployer = Deployer(ctx, services)
         self.leader = Leadership(ctx.store)
+        # Refreshes run on the refresher's threads, so no pass waits for Argo CD to compare.
+        self.refresher = Refresher(services.argocd)
         self.follower = Follower(
-            self.deployer, settle_seconds=settle_seconds, refresh_every=refresh_every
+            self.deployer,
+            settle_seconds=settle_seconds,
+            refresh_every=refresh_every,
+            refresher=self.refresher,
         )
         self.drift = DriftWatch(ctx.store, services.github, drift_threshold)
         self.drift_every = timedelta(seconds=drift_every)
@@ -106,6 +112,7 @@ class Watcher:
 
     def close(self) -> None:
         with self._lock:
+            self.refresher.close()
             self.leader.release()
 
     def _argo_failed(self, down: ArgoDown) -> None:

@@ -222,6 +222,11 @@ class Bot:
         assert found is not None
         return found
 
+    def tick(self, watcher: Watcher) -> None:
+        """One watcher pass, then the refreshes it asked for (made on other threads)."""
+        watcher.tick()
+        assert watcher.refresher.wait_idle(10), "refreshes still running after 10 s"
+
     def run(
         self,
         watcher: Watcher,
@@ -230,10 +235,10 @@ class Bot:
         step: float = 1.0,
         max_steps: int = 60,
     ) -> int:
-        """Watcher pass, sandbox catches up, time moves ``step``; until ``done``. Returns
-        the number of passes."""
+        """Watcher pass and its refreshes, sandbox catches up, time moves ``step``; until
+        ``done``. Returns the number of passes."""
         for passes in range(1, max_steps + 1):
-            watcher.tick()
+            self.tick(watcher)
             if done():
                 return passes
             self.settle()

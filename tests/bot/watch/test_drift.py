@@ -63,7 +63,7 @@ def test_a_deployment_in_flight_is_not_drift(bot: Bot) -> None:
     deployment = bot.deploy("dev", "v2")
     watcher = bot.watcher(drift_threshold=timedelta(minutes=1), drift_every=0)
     for _ in range(5):
-        watcher.tick()
+        bot.tick(watcher)
         bot.advance(60)
     status = bot.status("dev")["status"]
     assert (status["sync"]["status"], status["operationState"]["phase"]) == ("OutOfSync", "Running")

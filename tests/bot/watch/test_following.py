@@ -69,12 +69,12 @@ def test_health_judged_before_the_sync_finished_is_not_counted(bot: Bot) -> None
     bot.control("progressing", {"seconds": 0})
     deployment = bot.deploy("prod", "v2")
     watcher = bot.watcher()
-    watcher.tick()
+    bot.tick(watcher)
     bot.settle()
     bot.control("stale-status", {"enabled": True})
     for _ in range(20):
         bot.advance(1)
-        watcher.tick()
+        bot.tick(watcher)
     status = bot.status("prod")["status"]
     assert (status["sync"]["status"], status["health"]["status"]) == ("Synced", "Healthy")
     assert status["operationState"]["syncResult"]["revision"] == deployment.gitops_sha
@@ -87,7 +87,7 @@ def test_health_judged_before_the_sync_finished_is_not_counted(bot: Bot) -> None
 def test_someone_elses_newer_commit_supersedes_the_deployment(bot: Bot) -> None:
     deployment = bot.deploy("prod", "v2")
     watcher = bot.watcher()
-    watcher.tick()
+    bot.tick(watcher)
     newer = bot.person_sets_tag("prod", "v9")
     bot.argo.poll_now()
     bot.run(watcher, until_state(bot, deployment, "superseded", "succeeded", "failed"))

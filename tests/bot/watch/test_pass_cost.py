@@ -4,6 +4,7 @@ than at the next interval."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -85,19 +86,68 @@ def _eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
 GET = ("GET", "/api/v1/applications/{name}")
 
 
-def test_first_sight_refreshes_are_shared_out_over_passes(bot: Bot) -> None:
-    for index, env in enumerate(["dev", "staging", "prod"]):
-        bot.deploy(env, f"v{index + 2}")
+def test_a_pass_does_not_wait_for_first_sight_refreshes(bot: Bot) -> None:
+    deployments = [bot.deploy(env, f"v{i + 2}") for i, env in enumerate(["dev", "staging", "prod"])]
+    release = threading.Event()
+    asked: list[str] = []
+    get_application = bot.argocd.get_application
+
+    def slow(name: str, refresh: Any = None) -> Any:
+        if refresh:
+            asked.append(name)
+            assert release.wait(30), "never released"
+        return get_application(name, refresh)
+
+    bot.argocd.get_application = slow  # type: ignore[method-assign]
     watcher = bot.watcher()
-    watcher.follower.first_refreshes_per_pass = 2
-    watcher.follower.stale_refreshes_per_pass = 0  # its own budget, counted apart
     bot.argo.requests.clear()
-    watcher.tick()
+    try:
+        for _ in range(3):
+            _in_thread(watcher.tick)  # returns although every refresh is still blocked
+        assert watcher.refresher.pending() == {"shop-dev", "shop-staging", "shop-prod"}
+        assert bot.requests("GET", "/api/v1/applications") == 3
+        assert bot.requests(*GET) == 0
+    finally:
+        release.set()
+    assert watcher.refresher.wait_idle(10)
+    assert sorted(asked) == ["shop-dev", "shop-prod", "shop-staging"]  # once each
+    assert bot.requests(*GET) == 3
+    bot.settle()
+    bot.run(watcher, lambda: all(bot.get(d).state == "succeeded" for d in deployments))
+    assert bot.requests(*GET) == 3  # one refresh per new deployment, none after
+
+
+def test_a_restarted_watcher_refreshes_only_what_argo_cd_has_not_compared(bot: Bot) -> None:
+    bot.deploy("dev", "v2")
+    bot.deploy("prod", "v2")
+    first = bot.watcher()
+    bot.argo.requests.clear()
+    bot.tick(first)
     assert bot.requests(*GET) == 2
-    watcher.tick()
+    first.close()  # the process ends; the next deployment lands meanwhile
+    staging = bot.deploy("staging", "v2")
+
+    second = bot.watcher()
+    bot.tick(second)
+    bot.tick(second)
+    # dev and prod were compared with their commits before the restart; staging was not.
     assert bot.requests(*GET) == 3
-    watcher.tick()
-    assert bot.requests(*GET) == 3
+    assert bot.status("staging")["status"]["sync"]["revision"] == bot.get(staging).gitops_sha
+
+
+def _in_thread(call: Callable[[], None], seconds: float = 30.0) -> None:
+    """Run ``call`` on another thread; it must return (a pass that waited for a blocked
+    refresh would hang until the refresh is released)."""
+    done = threading.Event()
+
+    def run() -> None:
+        call()
+        done.set()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert done.is_set(), "the pass waited for a refresh"
 
 
 def test_no_first_sight_refresh_when_argo_cd_has_compared_with_the_commit(bot: Bot) -> None:
@@ -106,6 +156,6 @@ def test_no_first_sight_refresh_when_argo_cd_has_compared_with_the_commit(bot: B
     bot.argo.poll_now()  # Argo CD compares every Application with the newest commit itself
     watcher = bot.watcher()
     bot.argo.requests.clear()
-    watcher.tick()
-    watcher.tick()
+    bot.tick(watcher)
+    bot.tick(watcher)
     assert bot.requests(*GET) == 0

@@ -28,11 +28,11 @@ def test_argo_cd_down_opens_the_breaker_and_following_resumes_after(
     )
     deployment = bot.deploy("prod", "v2")
     watcher = bot.watcher()
-    watcher.tick()
+    bot.tick(watcher)
     bot.control("outage", {"mode": "503"})
     with TestClient(app) as client, caplog.at_level(logging.WARNING, logger="bot.watch"):
         for _ in range(4):
-            watcher.tick()
+            bot.tick(watcher)
         assert bot.argocd.state is BreakerState.OPEN
         ready = client.get("/readyz")
         assert ready.status_code == 503
