@@ -16,6 +16,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.core.argo import AppStatus
 from bot.core.follow import (
     Evaluation,
@@ -32,6 +34,7 @@ from bot.deploy import report
 from bot.deploy.engine import Deployer
 from bot.deploy.records import Deployment
 from bot.store import DEPLOYMENT_STATES
+from bot.store import DeploymentRow as Row
 from bot.watch.autorollback import roll_back_automatically
 from bot.watch.failure import gather_failure
 from bot.watch.observe import Observation
@@ -67,6 +70,8 @@ class Follower:
         self.refresh_every = timedelta(seconds=refresh_every)
         # Deployment id -> when a refresh=normal for it was last asked for.
         self._refreshed: dict[int, datetime] = {}
+        # (app, env) -> its newest landed GitOps commit, read once a pass.
+        self._newest: dict[tuple[str, str], str] = {}
         # When the earliest Healthy streak of the last pass has lasted ``settle_seconds``:
         # nothing in Argo CD changes then, so no stream event would wake a pass for it.
         self.settled_at: datetime | None = None
@@ -84,6 +89,7 @@ class Follower:
         live = seen.applications()
         self._stale_refreshes = 0
         self._note_refreshes(syncing, refreshing, seen.now)
+        self._newest = self._newest_landed(syncing)
         for deployment in syncing:
             status = live.get(_name(deployment))
             if self._first_sight(deployment, status, seen):
@@ -202,19 +208,33 @@ class Follower:
         )
 
     def _latest_gitops_sha(self, deployment: Deployment) -> str | None:
-        """The newest landed commit among this app and environment's deployments: later
-        landings have later deadlines (the same timeout, counted from landing)."""
-        landed = [
-            d
-            for d in self.records.find(
-                states=set(DEPLOYMENT_STATES), app=deployment.app, env=deployment.env
-            )
-            if d.gitops_sha and d.deadline is not None
-        ]
-        if not landed:
-            return None
-        newest = max(landed, key=lambda d: (d.deadline, d.id))
-        return newest.gitops_sha
+        return self._newest.get((deployment.app, deployment.env))
+
+    def _newest_landed(self, syncing: list[Deployment]) -> dict[tuple[str, str], str]:
+        """The newest landed commit of each app and environment in flight, from one query
+        a pass (not one per deployment). Later landings have later deadlines (the same
+        timeout, counted from landing), so only deployments whose deadline is no earlier
+        than the earliest in flight can be newer than one in flight."""
+        pairs = {(d.app, d.env) for d in syncing}
+        deadlines = [d.deadline for d in syncing]
+        columns = (Row.app, Row.env, Row.deadline, Row.id, Row.gitops_sha)
+        query = select(*columns).where(
+            Row.app.in_(sorted({app for app, _ in pairs})),
+            Row.state.in_(DEPLOYMENT_STATES),
+            Row.gitops_sha.is_not(None),
+            Row.deadline.is_not(None),
+        )
+        if deadlines and all(deadline is not None for deadline in deadlines):
+            query = query.where(Row.deadline >= min(d for d in deadlines if d is not None))
+        newest: dict[tuple[str, str], tuple[datetime, int, str]] = {}
+        with self.records.store.read() as session:
+            for app, env, deadline, row_id, sha in session.execute(query):
+                if (app, env) not in pairs or deadline is None or not sha:
+                    continue
+                best = newest.get((app, env))
+                if best is None or (deadline, row_id) > best[:2]:
+                    newest[(app, env)] = (deadline, row_id, sha)
+        return {pair: sha for pair, (_, _, sha) in newest.items()}
 
     def _overlay_changed(
         self, deployment: Deployment, revision: str, seen: Observation

@@ -111,3 +111,24 @@ def test_a_deployment_argo_cd_never_picks_up_times_out(bot: Bot) -> None:
     assert passes == 11  # the default timeout is 10 minutes
     assert "waiting for Argo CD to pick up" in (done.message or "")
     assert bot.github.deployments[done.github_deployment_id].statuses[-1]["state"] == "error"
+
+
+def test_a_later_landing_of_the_same_app_and_environment_supersedes(bot: Bot) -> None:
+    watcher = bot.watcher()
+    earlier = bot.deploy("prod", "v2")
+    bot.run(watcher, until_state(bot, earlier, "succeeded"))  # landed and done before
+    first = bot.deploy("prod", "v3", issue=8)
+    dev = bot.deploy("dev", "v3", issue=9)
+    # The lock expired, say: the next deployment to prod lands while the first syncs.
+    bot.ctx.locks.release(first.lock_key, first.label, now=bot.clock.now())
+    bot.advance(1)
+    second = bot.deploy("prod", "v4", issue=10)
+    assert {bot.get(d).state for d in (first, dev, second)} == {"syncing"}
+    bot.tick(watcher)
+    done = bot.get(first)
+    assert done.state == "superseded"
+    assert (bot.get(second).gitops_sha or "")[:7] in (done.message or "")
+    assert bot.get(second).state == "syncing"  # the newest is the one it followed
+    assert bot.get(dev).state == "syncing"  # another environment's landings do not count
+    bot.run(watcher, until_state(bot, second, "succeeded", "failed", "timed_out"))
+    assert bot.get(second).state == "succeeded"
