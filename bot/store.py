@@ -401,10 +401,11 @@ class WalCheckpointer:
     waits for its acknowledgement. Here a PASSIVE checkpoint runs every ``interval`` seconds
     beside the writers (they never wait for it) and copies what was committed since the last
     one. The log only starts again from its beginning when a writer finds it fully copied,
-    which writers that keep appending prevent; so once it holds ``restart_frames`` frames, the
-    few frames written during the pass are copied while this process's writers are held back
-    (other processes' writers are not, and may defer the restart), and the next commit starts
-    the log afresh. Durability does not depend on any of this: a commit is on disk once its
+    which writers that keep appending prevent; so once it holds ``restart_frames`` frames,
+    passes follow each other until one finds at most ``tail_frames`` new frames, and the
+    frames written during that short pass are copied while this process's writers are held
+    back (other processes' writers are not, and may defer the restart); the next commit then
+    starts the log afresh. Durability does not depend on any of this: a commit is on disk once its
     log frames are (``synchronous=FULL``).
     """
 
@@ -414,10 +415,12 @@ class WalCheckpointer:
         *,
         interval: float = 0.1,
         restart_frames: int = CHECKPOINT_RESTART_FRAMES,
+        tail_frames: int = 64,
     ):
         self._store = store
         self._interval = interval
         self._restart_frames = restart_frames
+        self._tail_frames = tail_frames
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -438,12 +441,18 @@ class WalCheckpointer:
     def run_once(self) -> tuple[int, int]:
         """One pass; ``(frames in the log, frames copied)`` as the last checkpoint left it."""
         frames, copied = self._store.checkpoint()
-        if frames >= self._restart_frames:
-            # A pass sees the log as it was when it began; with writers held back, this one
-            # also copies what they appended meanwhile (little, and nothing when idle).
-            with self._store._turn_to_write():
-                frames, copied = self._store.checkpoint()
-        return frames, copied
+        if frames < self._restart_frames:
+            return frames, copied
+        # A pass sees the log as it was when it began, and writers append meanwhile. Each
+        # further pass copies what came during the one before, and takes less time; the
+        # last, with writers held back, copies the rest (little, and nothing when idle).
+        for _ in range(3):
+            previous = copied
+            frames, copied = self._store.checkpoint()
+            if copied - previous <= self._tail_frames:
+                break
+        with self._store._turn_to_write():
+            return self._store.checkpoint()
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):

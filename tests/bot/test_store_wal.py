@@ -59,9 +59,9 @@ def test_a_long_log_is_copied_to_its_end_with_writers_held_back_then_starts_afre
     deliveries(sqlite_store, clock, "before", 20)
     monkeypatch.setattr(sqlite_store, "checkpoint", recorded)
     frames, copied = WalCheckpointer(sqlite_store, restart_frames=50).run_once()
-    # A pass sees the log as it was when it began, and writers may append meanwhile: the
-    # second pass, with them held back, copies the log to its end.
-    assert writers_held == [False, True]
+    # A pass sees the log as it was when it began, and writers may append meanwhile: once
+    # a pass finds little new, the last, with them held back, copies the log to its end.
+    assert writers_held == [False, False, True]
     assert frames == copied > 50
     monkeypatch.undo()
     deliveries(sqlite_store, clock, "after", 1)
@@ -155,3 +155,28 @@ def test_the_dbapi_write_is_for_sqlite_only(store: Store) -> None:
         pytest.skip("the PostgreSQL store is the one to refuse")
     with pytest.raises(TypeError), store.sqlite_write():
         pass
+
+
+@pytest.mark.parametrize(
+    ("copied", "passes"),
+    [
+        ([5000, 5300, 5400, 5420], [False, False, False, False, True]),  # converges
+        ([5000, 6000, 7000, 8000], [False, False, False, False, True]),  # at most 3 more
+        ([5000, 5010], [False, False, True]),
+        ([100], [False]),  # a short log: one pass
+    ],
+)
+def test_passes_follow_each_other_until_the_tail_is_short_then_hold_writers_back(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch, copied: list[int], passes: list[bool]
+) -> None:
+    writers_held: list[bool] = []
+    script = iter(copied)
+
+    def scripted() -> tuple[int, int]:
+        writers_held.append(writers_held_back(sqlite_store))
+        done = next(script, copied[-1])
+        return done, done
+
+    monkeypatch.setattr(sqlite_store, "checkpoint", scripted)
+    WalCheckpointer(sqlite_store, restart_frames=4096, tail_frames=64).run_once()
+    assert writers_held == passes
