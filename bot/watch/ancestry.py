@@ -2,10 +2,11 @@
 in memory: commits never change, so one ``git log`` answers every question of a pass
 instead of one ``git fetch`` per deployment, and the graph is read again only when Argo CD
 names a commit it does not hold yet, at most once a pass. A commit off the default branch
-is asked of git itself."""
+is asked of git itself. Thread-safe: a pass's reports ask from several threads."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 
 Parents = tuple[str, ...]
@@ -20,11 +21,13 @@ class CommitGraph:
         self._parents: dict[str, Parents] = {}
         self._depth: dict[str, int] = {}
         self._read_this_pass = False
+        self._lock = threading.Lock()
         self.reads = 0  # how often the graph was read, for tests and diagnostics
 
     def new_pass(self) -> None:
         """A new pass may read the graph again (once) when it meets a commit it lacks."""
-        self._read_this_pass = False
+        with self._lock:
+            self._read_this_pass = False
 
     def contains(self, revision: str, ancestor: str) -> bool:
         """Whether ``revision`` is ``ancestor`` or descends from it."""
@@ -32,9 +35,10 @@ class CommitGraph:
             return False
         if revision == ancestor:
             return True
-        if not self._holds(revision, ancestor):
-            return self._ask(revision, ancestor)
-        return self._reaches(revision, ancestor)
+        with self._lock:
+            if self._holds(revision, ancestor):
+                return self._reaches(revision, ancestor)
+        return self._ask(revision, ancestor)
 
     def _holds(self, *shas: str) -> bool:
         if all(sha in self._parents for sha in shas):

@@ -1,20 +1,22 @@
 """Following deployments in ``syncing`` to a verdict, reporting on GitHub as they go.
 
-Per pass: one Argo CD list call for every deployment in flight; the pass evaluates and
-reports, and hands ``refresh=normal`` requests to the ``Refresher``, which makes them on
-its own threads so that no pass waits for one: one for a deployment seen for the first
-time (so Argo CD compares with git now rather than at its next poll; none when Argo CD has
-already compared with its commit, so a restarted watcher refreshes only what Argo CD has
-not seen), and, a few a pass, for one whose health on show predates its sync. The PR
-comment is rewritten only when Argo CD's sync, health or revision changed, so GitHub calls
-follow state changes.
+Per pass: one Argo CD list call for every deployment in flight and one database query for
+the newest landing of each; then every deployment is evaluated, and what there is to
+report runs for a few deployments at once, verdicts first. ``refresh=normal`` requests go
+to the ``Refresher``, which makes them on its own threads so that no pass waits for one:
+one for a deployment seen for the first time (so Argo CD compares with git now rather than
+at its next poll; none when Argo CD has already compared with its commit, so a restarted
+watcher refreshes only what Argo CD has not seen), and, a few a pass, for one whose health
+on show predates its sync. The PR comment is rewritten only when Argo CD's sync, health or
+revision changed, so GitHub calls follow state changes.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 
@@ -27,6 +29,7 @@ from bot.core.follow import (
     Succeeded,
     Superseded,
     TimedOut,
+    Verdict,
     evaluate,
 )
 from bot.core.messages import EnvRow
@@ -37,12 +40,16 @@ from bot.store import DEPLOYMENT_STATES
 from bot.store import DeploymentRow as Row
 from bot.watch.autorollback import roll_back_automatically
 from bot.watch.failure import gather_failure
-from bot.watch.observe import Observation
+from bot.watch.observe import ArgoDown, Observation
 from bot.watch.refresh import Refresher
 from generators.config import application_name, overlay_dir
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = timedelta(minutes=10)
+# Deployments reported on at once. GitHub asks integrations to keep concurrent requests
+# few (its secondary rate limits); four overlap the round trips of a pass's reports.
+DEFAULT_REPORTERS = 4
+Report = Callable[[], None]
 
 
 class Follower:
@@ -57,8 +64,11 @@ class Follower:
         refresh_every: float,
         refresher: Refresher | None = None,
         stale_refreshes_per_pass: int = 2,
+        reporters: int = DEFAULT_REPORTERS,
     ):
         self.deployer = deployer
+        self.reporters = reporters
+        self._pool: ThreadPoolExecutor | None = None
         self.services = deployer.services
         self.records = deployer.records
         self.refresher = refresher or Refresher(self.services.argocd)
@@ -90,19 +100,64 @@ class Follower:
         self._stale_refreshes = 0
         self._note_refreshes(syncing, refreshing, seen.now)
         self._newest = self._newest_landed(syncing)
+        verdicts: list[Report] = []
+        progress: list[Report] = []
         for deployment in syncing:
             status = live.get(_name(deployment))
             if self._first_sight(deployment, status, seen):
                 self._refresh(deployment, seen.now)
-            self._one(deployment, status, seen)
+            self._one(deployment, status, seen, verdicts, progress)
         current = {d.id for d in syncing}
         self._refreshed = {k: v for k, v in self._refreshed.items() if k in current}
+        # Verdicts first: they are what people wait for; progress edits follow.
+        self._report(verdicts + progress)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _report(self, reports: list[Report]) -> None:
+        """Run what the pass has to report (GitHub calls; for a verdict also git and
+        Argo CD reads) for up to ``reporters`` deployments at once, so that one
+        deployment's round trips do not wait for every other's. The pass ends when all
+        have run; one failing does not stop the rest, and the first error (Argo CD being
+        down before any other) is raised afterwards."""
+        errors: list[BaseException] = []
+        if self.reporters <= 1 or len(reports) <= 1:
+            for run in reports:
+                try:
+                    run()
+                except Exception as exc:
+                    errors.append(exc)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.reporters, thread_name_prefix="report")
+            futures = [self._pool.submit(run) for run in reports]
+            errors = [e for e in (f.exception() for f in futures) if e is not None]
+        if not errors:
+            return
+        errors.sort(key=lambda e: not isinstance(e, ArgoDown))
+        for other in errors[1:]:
+            log.error("reporting a deployment failed", exc_info=other)
+        raise errors[0]
 
     # -- one deployment ----------------------------------------------------------------------
 
-    def _one(self, deployment: Deployment, status: AppStatus | None, seen: Observation) -> None:
+    def _one(
+        self,
+        deployment: Deployment,
+        status: AppStatus | None,
+        seen: Observation,
+        verdicts: list[Report],
+        progress: list[Report],
+    ) -> None:
+        """Evaluate ``deployment``; what there is to report is added to ``verdicts`` or
+        ``progress``, to run after every deployment has been evaluated."""
         if status is None:
-            self._missing(deployment, seen)
+            missing = self._missing(deployment, seen)
+            if missing is not None:
+                verdicts.append(missing)
             return
         result = self._evaluate(deployment, status, seen)
         verdict = result.verdict
@@ -111,11 +166,21 @@ class Follower:
             # Argo CD's answer shows in a later pass, as a first refresh's does.
             self._stale_refreshes += 1
             self._refresh(deployment, seen.now)
-        if isinstance(verdict, Succeeded) and verdict.revision != deployment.gitops_sha:
-            newer = self._overlay_changed(deployment, verdict.revision, seen)
-            if newer is not None:
-                verdict = Superseded(newer)
-        self._act(deployment, status, result, verdict, seen)
+        row = EnvRow(
+            deployment.env,
+            image=deployment.image,
+            sync=status.sync_status or None,
+            health=status.health_status or None,
+            revision=status.sync_revision or None,
+            elapsed=seen.now - deployment.created_at,
+        )
+        if isinstance(verdict, InProgress):
+            self._note_settling(result.followed)
+            edit = self._progress(deployment, row, result.followed, seen.now)
+            if edit is not None:
+                progress.append(edit)
+            return
+        verdicts.append(lambda: self._conclude(deployment, status, row, verdict, seen))
 
     def _evaluate(self, deployment: Deployment, status: AppStatus, seen: Observation) -> Evaluation:
         return evaluate(
@@ -127,26 +192,19 @@ class Follower:
             latest_gitops_sha=self._latest_gitops_sha(deployment),
         )
 
-    def _act(
+    def _conclude(
         self,
         deployment: Deployment,
         status: AppStatus,
-        result: Evaluation,
-        verdict: Any,
+        row: EnvRow,
+        verdict: Verdict,
         seen: Observation,
     ) -> None:
-        row = EnvRow(
-            deployment.env,
-            image=deployment.image,
-            sync=status.sync_status or None,
-            health=status.health_status or None,
-            revision=status.sync_revision or None,
-            elapsed=seen.now - deployment.created_at,
-        )
-        if isinstance(verdict, InProgress):
-            self._progress(deployment, row, result.followed, seen.now)
-            self._note_settling(result.followed)
-        elif isinstance(verdict, Succeeded):
+        if isinstance(verdict, Succeeded) and verdict.revision != deployment.gitops_sha:
+            newer = self._overlay_changed(deployment, verdict.revision, seen)
+            if newer is not None:
+                verdict = Superseded(newer)
+        if isinstance(verdict, Succeeded):
             url = self._environment_url(deployment, status, seen)
             summary = f"Argo CD synced {verdict.revision[:7]} and the app is healthy"
             self.deployer.finish(deployment, "succeeded", summary, row=row, environment_url=url)
@@ -163,18 +221,23 @@ class Follower:
 
     def _progress(
         self, deployment: Deployment, row: EnvRow, followed: Followed, now: datetime
-    ) -> None:
-        """Store the Healthy streak; rewrite the comment only when Argo CD's view changed."""
+    ) -> Report | None:
+        """Store the Healthy streak, and rewrite the comment only when Argo CD's view
+        changed; nothing to run when neither did."""
         shown = [row.sync, row.health, row.revision]
         healthy_since = followed.first_healthy_at.isoformat() if followed.first_healthy_at else None
         details = deployment.details
         if details.get("row") == shown and details.get("first_healthy_at") == healthy_since:
-            return
-        updated = self.records.update(
-            deployment.id, now, details={"row": shown, "first_healthy_at": healthy_since}
-        )
-        if details.get("row") != shown:
-            report.post_progress(self.services, updated, now, row=row)
+            return None
+
+        def run() -> None:
+            updated = self.records.update(
+                deployment.id, now, details={"row": shown, "first_healthy_at": healthy_since}
+            )
+            if details.get("row") != shown:
+                report.post_progress(self.services, updated, now, row=row)
+
+        return run
 
     def _note_settling(self, followed: Followed) -> None:
         if followed.first_healthy_at is None:
@@ -183,12 +246,17 @@ class Follower:
         if self.settled_at is None or settled < self.settled_at:
             self.settled_at = settled
 
-    def _missing(self, deployment: Deployment, seen: Observation) -> None:
+    def _missing(self, deployment: Deployment, seen: Observation) -> Report | None:
         """No Application for the deployment: wait (app-of-apps may create it) until the
         deadline, then say what was missing."""
-        if deployment.deadline is not None and seen.now >= deployment.deadline:
-            summary = f"Argo CD has no Application {_name(deployment)}"
+        if deployment.deadline is None or seen.now < deployment.deadline:
+            return None
+        summary = f"Argo CD has no Application {_name(deployment)}"
+
+        def run() -> None:
             self.deployer.finish(deployment, "timed_out", summary)
+
+        return run
 
     # -- inputs to evaluate ------------------------------------------------------------------
 

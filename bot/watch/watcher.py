@@ -113,6 +113,7 @@ class Watcher:
     def close(self) -> None:
         with self._lock:
             self.refresher.close()
+            self.follower.close()
             self.leader.release()
 
     def _argo_failed(self, down: ArgoDown) -> None:
