@@ -102,11 +102,15 @@ class Follower:
         self._newest = self._newest_landed(syncing)
         verdicts: list[Report] = []
         progress: list[Report] = []
-        for deployment in syncing:
-            status = live.get(_name(deployment))
-            if self._first_sight(deployment, status, seen):
-                self._refresh(deployment, seen.now)
-            self._one(deployment, status, seen, verdicts, progress)
+        # The GitOps reads of the evaluations (the config, the commit graph, overlay
+        # history) share one fetch, made after the list call: it holds every revision
+        # Argo CD named in it.
+        with self.services.gitops().one_fetch():
+            for deployment in syncing:
+                status = live.get(_name(deployment))
+                if self._first_sight(deployment, status, seen):
+                    self._refresh(deployment, seen.now)
+                self._one(deployment, status, seen, verdicts, progress)
         current = {d.id for d in syncing}
         self._refreshed = {k: v for k, v in self._refreshed.items() if k in current}
         # Verdicts first: they are what people wait for; progress edits follow.
@@ -118,11 +122,11 @@ class Follower:
             self._pool = None
 
     def _report(self, reports: list[Report]) -> None:
-        """Run what the pass has to report (GitHub calls; for a verdict also git and
-        Argo CD reads) for up to ``reporters`` deployments at once, so that one
-        deployment's round trips do not wait for every other's. The pass ends when all
-        have run; one failing does not stop the rest, and the first error (Argo CD being
-        down before any other) is raised afterwards."""
+        """Run what the pass has to report (GitHub calls; for a failure also Argo CD's
+        details, and after a verdict the next deployment in line) for up to ``reporters``
+        deployments at once, so that one deployment's round trips do not wait for every
+        other's. The pass ends when all have run; one failing does not stop the rest, and
+        the first error (Argo CD being down before any other) is raised afterwards."""
         errors: list[BaseException] = []
         if self.reporters <= 1 or len(reports) <= 1:
             for run in reports:
@@ -180,7 +184,12 @@ class Follower:
             if edit is not None:
                 progress.append(edit)
             return
-        verdicts.append(lambda: self._conclude(deployment, status, row, verdict, seen))
+        if isinstance(verdict, Succeeded) and verdict.revision != deployment.gitops_sha:
+            newer = self._overlay_changed(deployment, verdict.revision, seen)
+            if newer is not None:
+                verdict = Superseded(newer)
+        final: Verdict = verdict
+        verdicts.append(lambda: self._conclude(deployment, status, row, final, seen))
 
     def _evaluate(self, deployment: Deployment, status: AppStatus, seen: Observation) -> Evaluation:
         return evaluate(
@@ -200,10 +209,6 @@ class Follower:
         verdict: Verdict,
         seen: Observation,
     ) -> None:
-        if isinstance(verdict, Succeeded) and verdict.revision != deployment.gitops_sha:
-            newer = self._overlay_changed(deployment, verdict.revision, seen)
-            if newer is not None:
-                verdict = Superseded(newer)
         if isinstance(verdict, Succeeded):
             url = self._environment_url(deployment, status, seen)
             summary = f"Argo CD synced {verdict.revision[:7]} and the app is healthy"

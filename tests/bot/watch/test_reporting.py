@@ -69,3 +69,25 @@ def test_one_failing_report_does_not_stop_the_others(bot: Bot) -> None:
     with pytest.raises(RuntimeError, match="GitHub fell over"):
         watcher.tick()
     assert [bot.get(d).state for d in deployments[1:]] == ["succeeded"] * 2
+
+
+def test_a_pass_fetches_the_gitops_repository_once_for_all_its_verdicts(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watcher, deployments = _all_healthy_before_a_pass(bot, reporters=2)
+    # dev and staging were compared with prod's commit, which contains theirs: each verdict
+    # asks git whether a later commit changed its overlay.
+    revisions = {bot.status(env)["status"]["sync"]["revision"] for env in ENVS}
+    assert revisions == {bot.get(deployments[-1]).gitops_sha}
+    cache = bot.services.gitops()._cache
+    fetches: list[str] = []
+    fetch = cache._fetch
+
+    def counting() -> None:
+        fetches.append(threading.current_thread().name)
+        fetch()
+
+    monkeypatch.setattr(cache, "_fetch", counting)
+    bot.tick(watcher)
+    assert [bot.get(d).state for d in deployments] == ["succeeded"] * 3
+    assert len(fetches) == 1
