@@ -150,11 +150,14 @@ def test_the_dbapi_write_commits_or_rolls_back_and_raises_sqlalchemy_errors(
     assert DeliveryQueue(sqlite_store).counts() == {"queued": 1}
 
 
-def test_the_dbapi_write_is_for_sqlite_only(store: Store) -> None:
-    if store.dialect == "sqlite":
-        pytest.skip("the PostgreSQL store is the one to refuse")
-    with pytest.raises(TypeError), store.sqlite_write():
-        pass
+@pytest.mark.postgres
+def test_the_dbapi_write_is_for_sqlite_only(postgres_url: str) -> None:
+    store = Store.open(postgres_url)
+    try:
+        with pytest.raises(TypeError), store.sqlite_write():
+            pass
+    finally:
+        store.dispose()
 
 
 @pytest.mark.parametrize(
