@@ -2,6 +2,7 @@
 
     python bench/following.py [--apps 100] [--spread 30] [--settle 5 0.5] [--quiet 30]
                               [--interval 2] [--landers 4] [--no-baseline]
+                              [--github-latency MS]
 
 Starts the sandbox GitHub and the sandbox Argo CD (``sandbox.testbed.Testbed``, in this
 process) and onboards ``--apps`` apps into the GitOps repository in one commit: two
@@ -15,18 +16,21 @@ app repositories are made through the sandbox's control API. Then, per phase:
   seen any of them;
 - the bot's watcher starts (``bot.watch.start_watcher``: passes on APScheduler, woken by
   Argo CD's watch stream) and follows them all to a verdict. Its first-sight
-  ``refresh=normal`` calls start the syncs, and each app turns Healthy ``--spread``
-  seconds after its sync, so the Healthy moments spread over as long as those refreshes
-  take.
-Printed per phase: the Argo CD API calls the bot made (the sandbox Argo CD's request log) by
-route, per minute and per window next to the deployments in flight; the GitHub REST calls
-the App's installations made (the sandbox GitHub's request log) while landing and while
-following, by route and per deployment; and the delay from the moment the sandbox Argo CD
-turned the Application Healthy (``status.health.lastTransitionTime``) to the moment the
-sandbox GitHub recorded the Deployment status ``success`` (``created_at``): p50, p90, max,
-over all deployments and over those that turned Healthy after the watcher's last
-first-sight refresh. Both servers serialise those times in whole seconds, as the real ones
-do; the benchmark reads the same two timestamps at full precision from the servers' state.
+  ``refresh=normal`` calls (made by its refresher, off the passes) start the syncs, and
+  each app turns Healthy ``--spread`` seconds after its sync, so the Healthy moments
+  spread over as long as those refreshes take. With ``--github-latency MS`` every GitHub
+  call while following takes MS milliseconds longer (the sandbox GitHub's latency fault),
+  as a round trip to the real GitHub would.
+Printed per phase, with the load average when following started and ended: the Argo CD
+API calls the bot made (the sandbox Argo CD's request log) by route, per minute and per
+window next to the deployments in flight; the GitHub REST calls the App's installations
+made (the sandbox GitHub's request log) while landing and while following, by route and
+per deployment; and the delay from the moment the sandbox Argo CD turned the Application
+Healthy (``status.health.lastTransitionTime``) to the moment the sandbox GitHub recorded
+the Deployment status ``success`` (``created_at``): p50, p90, max, over all deployments and
+over those that turned Healthy after the watcher's last first-sight refresh. Both servers
+serialise those times in whole seconds, as the real ones do; the benchmark reads the same
+two timestamps at full precision from the servers' state.
 The phases: the watch stream with each ``--settle`` (``health_settle_seconds``), a quiet
 phase after the first (the watcher runs ``--quiet`` seconds with nothing changing), and a
 polling-only baseline (``start_watcher(ctx, stream=False)``) with the last settle time.
@@ -38,6 +42,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import os
 import sys
 import tempfile
 import threading
@@ -104,6 +109,9 @@ class Phase:
     # deployment it found on starting, i.e. with no backlog of first-sight refreshes.
     delays_after_refreshes: list[float] = field(default_factory=list)
     states: Counter[str] = field(default_factory=Counter)
+    # The 1-minute load average when following started and when it ended: the machine is
+    # shared, and the delays move with it.
+    load: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass
@@ -298,7 +306,12 @@ def run_phase(
         return sum(1 for d in bot.records.find(states={"syncing"}) if d.id in ids)
 
     bed.argo_state.requests.clear()
+    if args.github_latency:
+        # Every GitHub call while following takes as long as a round trip to the real one.
+        latency = {"kind": "latency", "route": "/repos/*", "latency_ms": args.github_latency}
+        bed.control("POST", "/faults", latency)
     sampler = ArgoSampler(bed, in_flight, args.window).start()
+    load_before = os.getloadavg()[0]
     stop = start_watcher(ctx, stream=phase.stream)
     try:
         deadline = time.monotonic() + args.spread + args.timeout
@@ -307,7 +320,9 @@ def run_phase(
     finally:
         stop()
         sampler.stop()
+        bed.control("DELETE", "/faults", {})
     ended = time.time()
+    phase.load = (load_before, os.getloadavg()[0])
     phase.following_seconds = ended - landed
     phase.deployments = [d for d in (bot.records.get(i) for i in sorted(ids)) if d is not None]
     phase.states = Counter(d.state for d in phase.deployments)
@@ -365,7 +380,8 @@ def print_phase(phase: Phase, bed: Testbed) -> None:
     print(f"\n== {phase.name}")
     print(
         f"{n} deployments: {dict(phase.states)}; landed in {phase.landing_seconds:.0f} s "
-        f"before the watcher started, followed in {phase.following_seconds:.0f} s"
+        f"before the watcher started, followed in {phase.following_seconds:.0f} s "
+        f"(load average {phase.load[0]:.1f} -> {phase.load[1]:.1f})"
     )
     healthy = [t for d in phase.deployments if (t := healthy_at(bed, d)) is not None]
     if healthy:
@@ -407,7 +423,7 @@ def print_phase(phase: Phase, bed: Testbed) -> None:
 def print_summary(phases: list[Phase]) -> None:
     print("\n== summary")
     print(
-        "phase                      | p50 s | p90 s | max s | p50 s, no backlog "
+        f"{'phase':40} | p50 s | p90 s | max s | p50 s, no backlog "
         "| Argo CD/min | GitHub/deployment"
     )
     for phase in phases:
@@ -416,7 +432,7 @@ def print_summary(phases: list[Phase]) -> None:
         github = sum(phase.github_following.values()) / max(len(phase.deployments), 1)
         steady = percentile(phase.delays_after_refreshes or [float("nan")], 0.5)
         print(
-            f"{phase.name:26} | {percentile(delays, 0.5):5.2f} | {percentile(delays, 0.9):5.2f} "
+            f"{phase.name:40} | {percentile(delays, 0.5):5.2f} | {percentile(delays, 0.9):5.2f} "
             f"| {max(delays):5.2f} | {steady:17.2f} | {argo:11.0f} | {github:17.2f}"
         )
     streamed = [p for p in phases if p.stream and p.delays]
@@ -437,11 +453,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landers", type=int, default=4, help="threads requesting deployments")
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--no-baseline", action="store_true", help="skip the polling phase")
+    parser.add_argument(
+        "--github-latency",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="milliseconds added to each GitHub call while following (a real round trip)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    plan = [Phase(f"stream, settle {s:g} s", s, True) for s in args.settle]
+    slow = f", GitHub +{args.github_latency} ms" if args.github_latency else ""
+    plan = [Phase(f"stream, settle {s:g} s{slow}", s, True) for s in args.settle]
     if not args.no_baseline:
-        plan.append(Phase(f"polling, settle {args.settle[-1]:g} s", args.settle[-1], False))
+        last = args.settle[-1]
+        plan.append(Phase(f"polling, settle {last:g} s{slow}", last, False))
     with tempfile.TemporaryDirectory(prefix="bench-following-") as tmp:
         # Argo CD polls the repository hourly here (the real default is every 3 minutes),
         # so only the bot's refresh=normal after a landing moves an Application on.
