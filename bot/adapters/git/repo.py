@@ -177,6 +177,10 @@ class GitRepo:
             if rev is None:
                 return []
             args = ["log", "-z", f"--format={LOG_FORMAT}", rev]
+            if limit is not None and not trailers_filter:
+                # Nothing to filter afterwards: git stops at ``limit`` instead of reading the
+                # whole history of the path.
+                args.insert(1, f"--max-count={max(limit, 0)}")
             if path_prefix.strip("/"):
                 args += ["--", safe_path(path_prefix.strip("/"))]
             commits = parse_log(self._tree.git(*args, what="git log").text)

@@ -410,7 +410,10 @@ def test_history_parses_trailers_newest_first(make_repo: MakeRepo, remote: Remot
     assert everything[0].rollback_of == (second,)
     assert everything[0].author_name == "Pat Person"
     assert by_hand not in [c.sha for c in everything]  # other paths are left out
-    assert len(repo.history("", limit=2)) == 2
+    assert [c.sha for c in repo.history("", limit=2)] == [c.sha for c in repo.history("")[:2]]
+    newest_prod = repo.history("apps/web/overlays/prod", limit=1)
+    assert [c.sha for c in newest_prod] == [reverted_by_hand]
+    assert repo.history("apps/web/overlays/prod", limit=0) == []
 
 
 def test_history_reads_rollback_trailers(make_repo: MakeRepo) -> None:
