@@ -13,15 +13,10 @@ from bot.adapters.clock import FakeClock
 from bot.ports import ChecksState
 from bot.store import Store
 from tests.bot.handlers.commenting import comment
-from tests.bot.watch.harness import APP_REPO, Bot, generated_tree
+from tests.bot.watch.harness import APP_REPO, Bot
 from tests.fakes.github import fake_sha
 
 PR = 7  # the pull request ``comment`` posts on
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generated_tree(tmp_path_factory.mktemp("gitops-template"))
 
 
 @pytest.fixture

@@ -11,14 +11,9 @@ from bot.adapters.clock import FakeClock
 from bot.deploy.records import Deployment
 from bot.store import Store
 from tests.bot.handlers.commenting import comment
-from tests.bot.watch.harness import APP_REPO, Bot, generated_tree, git, until_state
+from tests.bot.watch.harness import APP_REPO, Bot, git, until_state
 
 FINISHED = ("succeeded", "failed", "timed_out", "superseded")
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generated_tree(tmp_path_factory.mktemp("gitops-template"))
 
 
 @pytest.fixture

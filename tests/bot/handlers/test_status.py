@@ -11,12 +11,7 @@ from bot.adapters.clock import FakeClock
 from bot.core.messages import EMPTY
 from bot.store import Store
 from tests.bot.handlers.commenting import comment
-from tests.bot.watch.harness import APP_REPO, Bot, generated_tree, until_state
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generated_tree(tmp_path_factory.mktemp("gitops-template"))
+from tests.bot.watch.harness import APP_REPO, Bot, until_state
 
 
 @pytest.fixture
