@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.store import DeploymentRow, HoldRow, Store
+from bot.store import DEPLOYMENT_STATES, DeploymentRow, HoldRow, Store
 
 TERMINAL = frozenset({"succeeded", "failed", "superseded", "timed_out"})
 IN_FLIGHT = frozenset({"committing", "awaiting_merge", "syncing"})
@@ -159,6 +159,31 @@ class DeploymentStore:
         with self.store.read() as session:
             row = session.scalars(query).first()
             return _value(row) if row else None
+
+    def newest_landed(
+        self, pairs: set[tuple[str, str]], since: datetime | None = None
+    ) -> dict[tuple[str, str], str]:
+        """The GitOps commit of the newest landed deployment (latest deadline, then id) of
+        each ``(app, env)`` in ``pairs``, in one query; ``since`` leaves out deployments
+        whose deadline is earlier."""
+        row = DeploymentRow
+        query = select(row.app, row.env, row.deadline, row.id, row.gitops_sha).where(
+            row.app.in_(sorted({app for app, _ in pairs})),
+            row.state.in_(DEPLOYMENT_STATES),
+            row.gitops_sha.is_not(None),
+            row.deadline.is_not(None),
+        )
+        if since is not None:
+            query = query.where(row.deadline >= since)
+        newest: dict[tuple[str, str], tuple[datetime, int, str]] = {}
+        with self.store.read() as session:
+            for app, env, deadline, row_id, sha in session.execute(query):
+                if (app, env) not in pairs or deadline is None or not sha:
+                    continue
+                best = newest.get((app, env))
+                if best is None or (deadline, row_id) > best[:2]:
+                    newest[(app, env)] = (deadline, row_id, sha)
+        return {pair: sha for pair, (_, _, sha) in newest.items()}
 
     # -- holds -------------------------------------------------------------------------------
 

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from bot.core.argo import AppStatus
 from bot.core.follow import (
     Evaluation,
@@ -36,8 +34,6 @@ from bot.core.messages import EnvRow
 from bot.deploy import report
 from bot.deploy.engine import Deployer
 from bot.deploy.records import Deployment
-from bot.store import DEPLOYMENT_STATES
-from bot.store import DeploymentRow as Row
 from bot.watch.autorollback import roll_back_automatically
 from bot.watch.failure import gather_failure
 from bot.watch.observe import ArgoDown, Observation
@@ -288,26 +284,11 @@ class Follower:
         a pass (not one per deployment). Later landings have later deadlines (the same
         timeout, counted from landing), so only deployments whose deadline is no earlier
         than the earliest in flight can be newer than one in flight."""
-        pairs = {(d.app, d.env) for d in syncing}
         deadlines = [d.deadline for d in syncing]
-        columns = (Row.app, Row.env, Row.deadline, Row.id, Row.gitops_sha)
-        query = select(*columns).where(
-            Row.app.in_(sorted({app for app, _ in pairs})),
-            Row.state.in_(DEPLOYMENT_STATES),
-            Row.gitops_sha.is_not(None),
-            Row.deadline.is_not(None),
-        )
+        since = None
         if deadlines and all(deadline is not None for deadline in deadlines):
-            query = query.where(Row.deadline >= min(d for d in deadlines if d is not None))
-        newest: dict[tuple[str, str], tuple[datetime, int, str]] = {}
-        with self.records.store.read() as session:
-            for app, env, deadline, row_id, sha in session.execute(query):
-                if (app, env) not in pairs or deadline is None or not sha:
-                    continue
-                best = newest.get((app, env))
-                if best is None or (deadline, row_id) > best[:2]:
-                    newest[(app, env)] = (deadline, row_id, sha)
-        return {pair: sha for pair, (_, _, sha) in newest.items()}
+            since = min(d for d in deadlines if d is not None)
+        return self.records.newest_landed({(d.app, d.env) for d in syncing}, since)
 
     def _overlay_changed(
         self, deployment: Deployment, revision: str, seen: Observation
