@@ -10,7 +10,6 @@ result.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql
 
 from bot.core.events import Event, IncomingDelivery
-from bot.store import DeliveryRow, JSONText, Store
+from bot.store import DeliveryRow, Store
 
 DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[assignment]
 ERROR_TEXT_LIMIT = 2000
@@ -32,25 +31,10 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 @dataclass(frozen=True)
 class Arrival:
-    """A verified delivery on its way into the queue: when it arrived, and its payload as
-    the JSON to store (see ``payload_to_store``)."""
+    """A verified delivery on its way into the queue, and when it arrived."""
 
     delivery: IncomingDelivery
     received_at: datetime
-    payload: JSONText | dict[str, Any] = field(repr=False)
-
-
-def payload_to_store(body: bytes, payload: dict[str, Any]) -> JSONText | dict[str, Any]:
-    """The body as received when it is plain UTF-8 JSON (it parsed to ``payload``), so a
-    16 KiB payload is not encoded again; otherwise the parsed payload, encoded on insert."""
-    # json.loads also takes UTF-16/32, a BOM and UTF-8-encoded surrogates; such bodies
-    # would not read back from the text column, so they are encoded afresh.
-    if json.detect_encoding(body) == "utf-8":
-        try:
-            return JSONText(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            pass
-    return payload
 
 
 def _fitting(value: str | None, column: str) -> str | None:
@@ -71,7 +55,7 @@ def _row(arrival: Arrival) -> dict[str, Any]:
         action=_fitting(incoming.action, "action"),
         installation_id=installation_id,
         repository=_fitting(incoming.repository, "repository"),
-        payload=arrival.payload,
+        payload=incoming.payload,
         received_at=now,
         state="queued",
         attempts=0,
@@ -161,7 +145,7 @@ class DeliveryQueue:
 
     def enqueue(self, incoming: IncomingDelivery, now: datetime) -> bool:
         """Store a delivery; ``False`` if that delivery id is already stored (a re-delivery)."""
-        return self.enqueue_batch([Arrival(incoming, now, incoming.payload)])[0]
+        return self.enqueue_batch([Arrival(incoming, now)])[0]
 
     def enqueue_batch(self, arrivals: Sequence[Arrival]) -> list[bool]:
         """Store deliveries in one transaction, all or none; per arrival, ``False`` if its id

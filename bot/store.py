@@ -45,6 +45,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from bot.core.events import JSONText
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DELIVERY_STATES = ("queued", "running", "done", "failed", "dead")
 AUDIT_KINDS = ("command", "decision", "action")
@@ -57,11 +59,6 @@ CHECKPOINT_RESTART_FRAMES = 4096
 WAL_AUTOCHECKPOINT_PAGES = 4 * CHECKPOINT_RESTART_FRAMES
 JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 log = logging.getLogger(__name__)
-
-
-class JSONText(str):
-    """A JSON document already encoded (a webhook body as received): JSON columns store it
-    as it is instead of encoding it a second time."""
 
 
 def _json_serializer(value: Any) -> str:

@@ -30,7 +30,7 @@ from bot.core.events import (
 )
 from bot.core.signatures import SIGNATURE_HEADER, SignatureError, verify_signature
 from bot.metrics import Metrics
-from bot.queue import Arrival, DeliveryQueue, payload_to_store
+from bot.queue import Arrival, DeliveryQueue
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 MAX_BATCH = 256
@@ -144,10 +144,9 @@ class Ingest:
     def secret(self) -> bytes:
         return self.webhook_secret.get_secret_value().encode() if self.webhook_secret else b""
 
-    async def accept(self, delivery: IncomingDelivery, body: bytes) -> bool:
+    async def accept(self, delivery: IncomingDelivery) -> bool:
         """Store the delivery, returning once it is committed; ``False`` for a duplicate."""
-        payload = payload_to_store(body, delivery.payload)
-        return await self._commits.submit(Arrival(delivery, self.clock.now(), payload))
+        return await self._commits.submit(Arrival(delivery, self.clock.now()))
 
     async def close(self, timeout: float = 10.0) -> None:
         """At shutdown: store what has arrived, refuse what comes later (503)."""
@@ -223,7 +222,7 @@ async def github_webhook(request: Request) -> JSONResponse:
         count.labels("ping", "pong").inc()
         return _reply(200, "pong")
     try:
-        is_new = await ingest.accept(delivery, body)
+        is_new = await ingest.accept(delivery)
     except (SQLAlchemyError, IngestClosed) as exc:
         log.warning("webhook: delivery %s not stored: %s", delivery.delivery_id, type(exc).__name__)
         count.labels(delivery.event, "unavailable").inc()

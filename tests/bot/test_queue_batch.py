@@ -16,9 +16,9 @@ from sqlalchemy.exc import OperationalError
 
 from bot import store as store_module
 from bot.adapters.clock import FakeClock
-from bot.core.events import IncomingDelivery, parse_delivery
-from bot.queue import Arrival, DeliveryQueue, first_copies, payload_to_store
-from bot.store import JSONText, Store
+from bot.core.events import IncomingDelivery, JSONText, parse_delivery
+from bot.queue import Arrival, DeliveryQueue, first_copies
+from bot.store import Store
 
 LEASE = timedelta(seconds=60)
 
@@ -33,13 +33,13 @@ def arrival(
 ) -> Arrival:
     payload = {"action": "opened", "id": delivery_id}
     incoming = IncomingDelivery(delivery_id, "issues", action, installation_id, repository, payload)
-    return Arrival(incoming, clock.now(), payload)
+    return Arrival(incoming, clock.now())
 
 
 def received(body: bytes, delivery_id: str, clock: FakeClock) -> Arrival:
     """What the webhook makes of a request body."""
     incoming = parse_delivery({"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery_id}, body)
-    return Arrival(incoming, clock.now(), payload_to_store(body, incoming.payload))
+    return Arrival(incoming, clock.now())
 
 
 def stored_text(store: Store, delivery_id: str) -> str:
@@ -108,7 +108,7 @@ def test_bodies_that_are_not_plain_utf8_are_encoded_afresh(
     store: Store, clock: FakeClock, body: bytes
 ) -> None:
     arrived = received(body, "d1", clock)
-    assert not isinstance(arrived.payload, JSONText)
+    assert not isinstance(arrived.delivery.payload, JSONText)
     DeliveryQueue(store).enqueue_batch([arrived])
     stored = DeliveryQueue(store).get("d1")
     assert stored is not None and stored.payload == json.loads(body)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.adapters.clock import FakeClock
 from bot.core.events import parse_delivery
-from bot.queue import Arrival, DeliveryQueue, payload_to_store
+from bot.queue import Arrival, DeliveryQueue
 from bot.store import Store, WalCheckpointer
 
 # About 16 KiB, the mean size of GitHub's payloads: four pages of the log, and more.
@@ -27,7 +27,7 @@ def deliveries(store: Store, clock: FakeClock, prefix: str, count: int) -> None:
         body = json.dumps({"action": "created", "filler": FILLER}).encode()
         headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": f"{prefix}-{n}"}
         incoming = parse_delivery(headers, body)
-        arrivals.append(Arrival(incoming, clock.now(), payload_to_store(body, incoming.payload)))
+        arrivals.append(Arrival(incoming, clock.now()))
     DeliveryQueue(store).enqueue_batch(arrivals)
 
 
