@@ -113,7 +113,9 @@ def create_app(
     app.state.metrics = metrics
     # A dict so later parts (the Argo CD breaker) can add their checks at start-up.
     app.state.readiness_checks = dict(readiness_checks or {})
-    app.include_router(webhook.router)
+    # Starlette serves an endpoint that is not a function as the ASGI app it is.
+    webhook_endpoint = webhook.WebhookEndpoint()
+    app.add_route(webhook.WEBHOOK_PATH, webhook_endpoint, methods=["POST"])  # type: ignore[arg-type]
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/readyz", readyz, methods=["GET"])
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"])

@@ -3,7 +3,8 @@
 It fails closed and never answers 500 for bad input: 413 for an oversized body, 401 for a
 missing or wrong signature (nothing stored), 400 for missing headers or bad JSON. Deliveries
 that arrive together are committed together (group commit), and each is answered once its
-row is committed: 202, 200 for a duplicate, or 503 when the batch could not be stored.
+row is committed: 202 with no body, 200 for a duplicate, or 503 when the batch could not be
+stored.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import Receive, Scope, Send
 
 from bot.adapters.clock import Clock
 from bot.core.events import (
@@ -35,7 +37,7 @@ from bot.queue import Arrival, DeliveryQueue
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 MAX_BATCH = 256
 log = logging.getLogger(__name__)
-router = APIRouter()
+WEBHOOK_PATH = "/webhooks/github"
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Waiter = tuple[Item, "asyncio.Future[Result]"]
@@ -193,8 +195,19 @@ def _reply(status: int, outcome: str, **extra: str) -> JSONResponse:
     return JSONResponse({"status": outcome, **extra}, status_code=status)
 
 
-@router.post("/webhooks/github")
-async def github_webhook(request: Request) -> JSONResponse:
+class WebhookEndpoint:
+    """``POST /webhooks/github`` as a plain ASGI app, routed by Starlette but outside
+    FastAPI's request handling (dependency solving, an exit stack, exception handlers per
+    request), which would cost as much as the endpoint's own work; it takes no parameters
+    and answers every error itself."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await github_webhook(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+async def github_webhook(request: Request) -> Response:
+    """Verify, parse, store, answer; every refusal is a JSON body with its reason."""
     ingest: Ingest = request.app.state.ingest
     count = ingest.metrics.webhook_deliveries
     try:
@@ -230,4 +243,5 @@ async def github_webhook(request: Request) -> JSONResponse:
     count.labels(delivery.event, "queued" if is_new else "duplicate").inc()
     if not is_new:
         return _reply(200, "duplicate", delivery=delivery.delivery_id)
-    return _reply(202, "queued", delivery=delivery.delivery_id)
+    # The status says all there is to say; a body would be a second write on the socket.
+    return Response(status_code=202)

@@ -59,7 +59,7 @@ def test_a_signed_delivery_is_stored_and_acknowledged(
     client: TestClient, store: Store, clock: FakeClock
 ) -> None:
     response = client.post(URL, content=BODY, headers=headers(BODY))
-    assert (response.status_code, response.json()) == (202, {"status": "queued", "delivery": "d-1"})
+    assert (response.status_code, response.content) == (202, b"")
     delivery = DeliveryQueue(store).get("d-1")
     assert delivery is not None
     assert (delivery.event, delivery.action, delivery.installation_id, delivery.repository) == (
@@ -199,3 +199,9 @@ def test_without_a_configured_secret_every_delivery_is_refused(
         response = client.post(URL, content=BODY, headers=headers(BODY))
     assert response.status_code == 401
     assert stored(sqlite_store) == {}
+
+
+def test_the_webhook_takes_only_post(client: TestClient, store: Store) -> None:
+    response = client.get(URL, headers=headers(BODY))
+    assert (response.status_code, response.headers["allow"]) == (405, "POST")
+    assert stored(store) == {}
