@@ -1,6 +1,6 @@
 """Benchmark: webhook ingest through uvicorn on loopback, the bot next to a bare endpoint.
 
-    python bench/webhook_ingest.py [--rate 500] [--seconds 10] [--connections 16,64]
+    python bench/webhook_ingest.py [--rate 500] [--seconds 10] [--connections 16,64,256]
                                    [--closed-seconds 4] [--repeats 3] [--with-workers N]
 
 Starts two uvicorn servers in their own processes: the bot (``create_app`` with SQLite in a
@@ -473,8 +473,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--connections",
         type=counts,
-        default=[16, 64],
-        help="closed-loop connection counts, comma-separated (default 16,64)",
+        default=[16, 64, 256],
+        help="closed-loop connection counts, comma-separated (default 16,64,256)",
     )
     parser.add_argument("--closed-seconds", type=float, default=4.0, help="per repetition")
     parser.add_argument("--repeats", type=int, default=3, help="closed-loop repetitions")
