@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.dialects import postgresql
 
 from bot.core.events import Event, IncomingDelivery
-from bot.store import DeliveryRow, Store
+from bot.store import WAITING_SQL, DeliveryRow, Store
 
 DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[assignment]
 ERROR_TEXT_LIMIT = 2000
@@ -202,15 +202,22 @@ class DeliveryQueue:
         return set(ids) - before
 
     def claim(self, worker_id: str, lease: timedelta, now: datetime) -> Delivery | None:
-        """Lease the next due delivery to ``worker_id``, or ``None`` if nothing is due."""
+        """Lease the next due delivery to ``worker_id``, or ``None`` if nothing is due:
+        first one whose lease ran out (its worker died), else the waiting one due first.
+
+        Each lookup reads one index entry (``ix_deliveries_due`` for the waiting ones; few
+        are running), however many deliveries wait.
+        """
         D = DeliveryRow
-        due = or_(
-            and_(D.state.in_(WAITING_STATES), D.next_attempt_at <= now),
-            and_(D.state == "running", D.lease_expires_at <= now),
+        expired = select(D.delivery_id).where(D.state == "running", D.lease_expires_at <= now)
+        waiting = (
+            select(D.delivery_id)
+            .where(text(WAITING_SQL), D.next_attempt_at <= now)
+            .order_by(D.next_attempt_at, D.received_at)
         )
         # Idle workers look without taking the write lock, which ingest needs.
         with self._store.read() as session:
-            if session.execute(select(D.delivery_id).where(due).limit(1)).first() is None:
+            if not any(session.execute(due.limit(1)).first() for due in (expired, waiting)):
                 return None
         with self._store.write() as session:
             # A delivery whose worker keeps dying must not crash workers forever.
@@ -226,28 +233,23 @@ class DeliveryQueue:
                 )
                 .execution_options(synchronize_session=False)
             )
-            pick = (
-                select(D.delivery_id)
-                .where(due)
-                .order_by(D.next_attempt_at, D.received_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-                .scalar_subquery()
-            )
-            claim = (
-                update(D)
-                .where(D.delivery_id == pick)
-                .values(
-                    state="running",
-                    attempts=D.attempts + 1,
-                    lease_owner=worker_id,
-                    lease_expires_at=now + lease,
+            for due in (expired, waiting):
+                pick = due.limit(1).with_for_update(skip_locked=True).scalar_subquery()
+                claim = (
+                    update(D)
+                    .where(D.delivery_id == pick)
+                    .values(
+                        state="running",
+                        attempts=D.attempts + 1,
+                        lease_owner=worker_id,
+                        lease_expires_at=now + lease,
+                    )
+                    .returning(D)
+                    .execution_options(synchronize_session=False)
                 )
-                .returning(D)
-                .execution_options(synchronize_session=False)
-            )
-            row = session.scalars(claim).first()
-            return None if row is None else _value(row)
+                if (row := session.scalars(claim).first()) is not None:
+                    return _value(row)
+            return None
 
     def complete(self, delivery: Delivery, now: datetime, *, note: str | None = None) -> bool:
         """Mark done; ``False`` if the lease was lost to another worker (nothing changed)."""

@@ -82,6 +82,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+WAITING_SQL = "state IN ('queued', 'failed')"
+"""Deliveries waiting for a worker, as literal SQL: a query uses the partial index of them
+only when its WHERE repeats this very term, values included."""
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -90,7 +95,17 @@ class DeliveryRow(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         CheckConstraint(f"state IN {DELIVERY_STATES}", name="ck_deliveries_state"),
-        Index("ix_deliveries_claimable", "state", "next_attempt_at"),
+        # Running deliveries by the end of their lease; counts by state read it alone. Not
+        # (state, ...): SQLite's planner would take it for the waiting ones, and sort them.
+        Index("ix_deliveries_lease", "lease_expires_at", "state"),
+        # Waiting deliveries in the order workers take them (see migration 0004).
+        Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            "received_at",
+            sqlite_where=text(WAITING_SQL),
+            postgresql_where=text(WAITING_SQL),
+        ),
     )
 
     delivery_id: Mapped[str] = mapped_column(String(100), primary_key=True)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from bot.adapters.clock import FakeClock
 from bot.core.events import IncomingDelivery
@@ -184,3 +188,46 @@ def test_backoff_never_sooner_than_retry_after() -> None:
     assert backoff_seconds(1, 120.0, rng) == 120.0
     assert backoff_seconds(1, 5000.0, rng) == 5000.0  # beyond the cap: the upstream knows
     assert 8 <= backoff_seconds(4, 0.5, rng) <= 16
+
+
+@contextmanager
+def statements(store: Store) -> Iterator[list[tuple[str, Any]]]:
+    """The SQL statements run on ``store`` meanwhile, with their parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+        seen.append((sql, params))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+
+
+def test_a_claim_reads_one_index_entry_however_many_wait(
+    sqlite_store: Store, clock: FakeClock
+) -> None:
+    """SQLite's planner chooses the index; a claim that scanned or sorted the waiting
+    deliveries (each read past its payload) took over 100 ms with 20,000 of them."""
+    queue = DeliveryQueue(sqlite_store)
+    for n in range(50):
+        queue.enqueue(incoming(f"d{n}"), clock.now())
+    stale = queue.claim("w1", LEASE, clock.now())
+    clock.advance(LEASE.total_seconds() + 1)
+    with statements(sqlite_store) as seen:
+        again = queue.claim("w2", LEASE, clock.now())
+        first_waiting = queue.claim("w2", LEASE, clock.now())
+    assert stale is not None and again is not None and first_waiting is not None
+    assert (again.delivery_id, first_waiting.delivery_id) == ("d0", "d1")
+    plans = []
+    with sqlite_store.engine.connect() as connection:
+        for sql, params in seen:
+            if sql.lstrip().upper().startswith(("SELECT", "UPDATE")):
+                rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()
+                plans.append(" / ".join(row[3] for row in rows))
+    assert len(plans) >= 4
+    for plan in plans:
+        assert "USING" in plan and "TEMP B-TREE" not in plan, plan
+        assert "SCAN deliveries" not in plan.replace("SCAN deliveries USING COVERING", ""), plan
+    assert any("ix_deliveries_due" in plan for plan in plans)
