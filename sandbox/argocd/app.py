@@ -77,11 +77,18 @@ class FaultsAndLog:
             await self.app(scope, receive, send)
             return
         route = _route_template(scope)
-        status = {"code": 0}
+        recorded = False
+
+        def record(code: int) -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                self.state.requests.append(RequestRecord(scope["method"], route, code))
 
         async def recording_send(message: Message) -> None:
+            # Recorded before the answer leaves: a client that has it finds it in the log.
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                record(message["status"])
             await send(message)
 
         try:
@@ -96,7 +103,7 @@ class FaultsAndLog:
             else:
                 await self.app(scope, receive, recording_send)
         finally:
-            self.state.requests.append(RequestRecord(scope["method"], route, status["code"]))
+            record(0)  # no answer: the connection was dropped, or the app failed first
 
 
 def _route_template(scope: Scope) -> str:

@@ -45,14 +45,19 @@ class SandboxMiddleware:
         status = {"code": 0}
 
         async def recording_send(message: dict[str, Any]) -> None:
+            # Logged before the answer leaves: a client that has it finds it in the log.
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                self._log(scope, template, status["code"], started)
             await send(message)
 
-        dropped = await self._inject(scope, receive, recording_send, send, template)
-        if not dropped and not status["code"]:
-            await self.app(scope, receive, recording_send)
-        self._log(scope, template, status["code"], started)
+        try:
+            dropped = await self._inject(scope, receive, recording_send, send, template)
+            if not dropped and not status["code"]:
+                await self.app(scope, receive, recording_send)
+        finally:
+            if not status["code"]:
+                self._log(scope, template, 0, started)  # no answer: dropped, or the app failed
 
     async def _inject(
         self, scope: dict[str, Any], receive: Any, reply: Any, raw_send: Any, template: str
