@@ -297,23 +297,77 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-_sqlite_write_locks: dict[str, threading.RLock] = {}
-_sqlite_write_locks_guard = threading.Lock()
-
-
-def _write_lock_for(engine: Engine) -> threading.RLock | None:
-    """One lock per SQLite database file in this process; ``None`` for PostgreSQL.
+class WriteTurns:
+    """The turn to write to one SQLite database in this process: a re-entrant lock whose
+    urgent callers (the webhook's batches, which requests wait for) go before the others
+    (workers' claims and completions, which can wait a few milliseconds).
 
     SQLite's busy handler polls with sleeps of up to 100 ms, so a writer that finds the
-    database locked may sleep long after the lock is free; threads queued on a lock are
-    woken as soon as it is released. Other processes still meet the busy handler.
+    database locked may sleep long after the lock is free; threads waiting here are woken
+    as soon as it is released. Other processes still meet the busy handler.
     """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._urgent_waiting = 0
+        self._waiting = 0
+
+    def acquire(self, *, urgent: bool = False, timeout: float | None = None) -> bool:
+        """Take the turn (again, if this thread holds it); False once ``timeout`` passed."""
+        me = threading.get_ident()
+        with self._changed:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            self._urgent_waiting += urgent
+            self._waiting += 1
+            try:
+                free = self._changed.wait_for(
+                    lambda: self._owner is None and (urgent or not self._urgent_waiting),
+                    timeout,
+                )
+            finally:
+                self._urgent_waiting -= urgent
+                self._waiting -= 1
+            if not free:
+                return False
+            self._owner, self._depth = me, 1
+            return True
+
+    def release(self) -> None:
+        with self._changed:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("release of a write turn this thread does not hold")
+            self._depth -= 1
+            if not self._depth:
+                self._owner = None
+                self._changed.notify_all()
+
+    def held(self) -> bool:
+        """Whether some thread holds the turn now."""
+        with self._changed:
+            return self._owner is not None
+
+    def waiting(self) -> int:
+        """How many threads wait for the turn."""
+        with self._changed:
+            return self._waiting
+
+
+_sqlite_write_turns: dict[str, WriteTurns] = {}
+_sqlite_write_turns_guard = threading.Lock()
+
+
+def _write_turns_for(engine: Engine) -> WriteTurns | None:
+    """One ``WriteTurns`` per SQLite database file in this process; ``None`` for PostgreSQL."""
     if engine.dialect.name != "sqlite":
         return None
     database = engine.url.database or ""
     key = str(Path(database).resolve()) if database not in ("", ":memory:") else str(id(engine))
-    with _sqlite_write_locks_guard:
-        return _sqlite_write_locks.setdefault(key, threading.RLock())
+    with _sqlite_write_turns_guard:
+        return _sqlite_write_turns.setdefault(key, WriteTurns())
 
 
 class Store:
@@ -323,7 +377,7 @@ class Store:
         self.engine = engine
         self._writer = sessionmaker(engine.execution_options(**{_WRITE: True}))
         self._reader = sessionmaker(engine)
-        self._write_lock = _write_lock_for(engine)
+        self._write_turns = _write_turns_for(engine)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -342,28 +396,29 @@ class Store:
             yield session
 
     @contextmanager
-    def _turn_to_write(self) -> Iterator[None]:
-        lock = self._write_lock
-        if lock is None:
+    def _turn_to_write(self, *, urgent: bool = False) -> Iterator[None]:
+        turns = self._write_turns
+        if turns is None:
             yield
             return
         # Bounded like SQLite's own wait, so a stuck writer fails callers instead of hanging.
-        if not lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+        if not turns.acquire(urgent=urgent, timeout=BUSY_TIMEOUT_SECONDS):
             busy = sqlite3.OperationalError("database is locked")
             raise OperationalError("BEGIN IMMEDIATE", None, busy)
         try:
             yield
         finally:
-            lock.release()
+            turns.release()
 
     @contextmanager
     def sqlite_write(self) -> Iterator[sqlite3.Cursor]:
         """SQLite only: ``write()`` on the DBAPI cursor, for a hot path of a few plain
         statements, where the ORM's own work per transaction (about 0.4 ms of CPU) would
-        outweigh SQLite's. sqlite3's errors come out as SQLAlchemy's, as from ``write()``."""
+        outweigh SQLite's. sqlite3's errors come out as SQLAlchemy's, as from ``write()``.
+        It is the webhook's path: it takes its turn to write before ``write()`` callers."""
         if self.dialect != "sqlite":
             raise TypeError(f"sqlite_write() on a {self.dialect} store")
-        with self._turn_to_write():
+        with self._turn_to_write(urgent=True):
             pooled = self.engine.raw_connection()
             connection = cast(sqlite3.Connection, pooled.driver_connection)
             try:

@@ -71,19 +71,9 @@ def test_a_long_log_is_copied_to_its_end_with_writers_held_back_then_starts_afre
 
 def writers_held_back(store: Store) -> bool:
     """Whether a writer in another thread would have to wait now."""
-    lock = store._write_lock
-    assert lock is not None
-    free: list[bool] = []
-
-    def probe() -> None:
-        free.append(lock.acquire(blocking=False))
-        if free[0]:
-            lock.release()
-
-    thread = threading.Thread(target=probe)
-    thread.start()
-    thread.join()
-    return not free[0]
+    turns = store._write_turns
+    assert turns is not None
+    return turns.held()
 
 
 def test_a_short_log_is_copied_without_holding_writers_back(
