@@ -217,23 +217,25 @@ class DeliveryQueue:
         )
         # Idle workers look without taking the write lock, which ingest needs.
         with self._store.read() as session:
-            if not any(session.execute(due.limit(1)).first() for due in (expired, waiting)):
+            lapsed = session.execute(expired.limit(1)).first() is not None
+            if not lapsed and session.execute(waiting.limit(1)).first() is None:
                 return None
         with self._store.write() as session:
-            # A delivery whose worker keeps dying must not crash workers forever.
-            session.execute(
-                update(D)
-                .where(D.state == "running", D.lease_expires_at <= now)
-                .where(D.attempts >= self.max_attempts)
-                .values(
-                    state="dead",
-                    finished_at=now,
-                    lease_expires_at=None,
-                    last_error=f"lease expired on each of {self.max_attempts} attempts",
+            if lapsed:
+                # A delivery whose worker keeps dying must not crash workers forever.
+                session.execute(
+                    update(D)
+                    .where(D.state == "running", D.lease_expires_at <= now)
+                    .where(D.attempts >= self.max_attempts)
+                    .values(
+                        state="dead",
+                        finished_at=now,
+                        lease_expires_at=None,
+                        last_error=f"lease expired on each of {self.max_attempts} attempts",
+                    )
+                    .execution_options(synchronize_session=False)
                 )
-                .execution_options(synchronize_session=False)
-            )
-            for due in (expired, waiting):
+            for due in (expired, waiting) if lapsed else (waiting,):
                 pick = due.limit(1).with_for_update(skip_locked=True).scalar_subquery()
                 claim = (
                     update(D)
