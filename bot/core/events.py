@@ -152,9 +152,10 @@ def _as_received(event: str, delivery_id: str, body: bytes) -> IncomingDelivery 
     odd-typed summary fields, anything invalid), which then decides."""
     try:
         summary = _read_summary(body)
-        # msgspec checks the UTF-8 of the strings it decodes, not of those it skips.
-        text = JSONText(body.decode("utf-8"))
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return None
+    # msgspec checks the UTF-8 of the strings it decodes, not of those it skips.
+    if (text := _stored_text(body)) is None:
         return None
     installation, repository = summary.installation, summary.repository
     return IncomingDelivery(
@@ -179,10 +180,17 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> IncomingDelivery:
         return delivery
     delivery = summarize(event, delivery_id, parse_payload(body))
     # The full parse may have lost precision (a big integer read as a float): keep the body
-    # itself when it reads back from a text column, that is, plain UTF-8 with no BOM.
-    if json.detect_encoding(body) == "utf-8":
-        try:
-            return replace(delivery, payload=JSONText(body.decode("utf-8")))
-        except UnicodeDecodeError:
-            pass
-    return delivery
+    # itself when it can be.
+    text = _stored_text(body)
+    return delivery if text is None else replace(delivery, payload=text)
+
+
+def _stored_text(body: bytes) -> JSONText | None:
+    """The body as text that a column stores and gives back as it was: plain UTF-8 with no
+    BOM (``json.loads`` also reads other encodings, and UTF-8-encoded surrogates)."""
+    if json.detect_encoding(body) != "utf-8":
+        return None
+    try:
+        return JSONText(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
