@@ -102,7 +102,12 @@ def bot_app(database: Path, secret: str, workers: int) -> Any:
     from pydantic import SecretStr
 
     from bot.app import create_app
+    from bot.router import Router
     from bot.settings import Settings
+
+    # Ingest alone: deliveries are stored, taken by the workers and counted unhandled.
+    router = Router()
+    router.add(lambda event, ctx: None, "ping")
 
     settings = Settings(
         webhook_secret=SecretStr(secret),
@@ -110,7 +115,7 @@ def bot_app(database: Path, secret: str, workers: int) -> Any:
         data_dir=database.parent,
         workers=workers,
     )
-    return create_app(settings)
+    return create_app(settings, router=router)
 
 
 def serve(kind: str, options: dict[str, Any], port_out: Connection) -> None:

@@ -2,7 +2,9 @@
 
 The lifespan opens the database, applies migrations and starts the worker threads; routes
 are the webhook, ``/healthz``, ``/readyz`` and ``/metrics``. Feature routers, adapters and
-extra readiness checks are injected, never imported from here.
+extra readiness checks are injected, never imported from here: ``bot.wiring.build_app`` is
+the one place that assembles the whole bot, and an app without handlers is refused, since
+it would acknowledge every webhook and act on none.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from bot.adapters.clock import Clock, SystemClock
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.queue import DeliveryQueue
 from bot.router import HandlerContext, Router
-from bot.settings import Settings
+from bot.settings import ConfigError, Settings
 from bot.store import Store, WalCheckpointer
 from bot.worker import Worker, WorkerPool
 
@@ -38,8 +40,8 @@ returns how to stop it."""
 def create_app(
     settings: Settings,
     *,
+    router: Router,
     github_factory: Callable[[int], Any] | None = None,
-    router: Router | None = None,
     store: Store | None = None,
     clock: Clock | None = None,
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
@@ -50,10 +52,17 @@ def create_app(
 ) -> FastAPI:
     """The app; ``store`` and ``clock`` default to the configured database and wall clock.
     ``extras`` reach handlers as ``ctx.extras`` (the adapters); ``on_start`` hooks start
-    background jobs next to the workers."""
+    background jobs next to the workers. ``ConfigError`` when ``router`` has no handler."""
+    if not router:
+        raise ConfigError(
+            [
+                "refusing to serve: no webhook handlers are registered (build the bot with "
+                "bot.wiring.build_app), so every delivery would be acknowledged and dropped"
+            ]
+        )
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
-    routes = router or Router()
+    routes = router
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -112,7 +121,7 @@ def create_app(
     app = FastAPI(title="AutoStack", lifespan=lifespan, openapi_url=None, docs_url=None)
     app.state.metrics = metrics
     # A dict so later parts (the Argo CD breaker) can add their checks at start-up.
-    app.state.readiness_checks = dict(readiness_checks or {})
+    app.state.readiness_checks = {"handlers": _has_handlers(routes), **(readiness_checks or {})}
     # Starlette serves an endpoint that is not a function as the ASGI app it is.
     webhook_endpoint = webhook.WebhookEndpoint()
     app.add_route(webhook.WEBHOOK_PATH, webhook_endpoint, methods=["POST"])  # type: ignore[arg-type]
@@ -120,6 +129,14 @@ def create_app(
     app.add_api_route("/readyz", readyz, methods=["GET"])
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"])
     return app
+
+
+def _has_handlers(router: Router) -> ReadinessCheck:
+    def check() -> None:
+        if not router:
+            raise LookupError("no webhook handlers are registered")
+
+    return check
 
 
 async def healthz() -> JSONResponse:

@@ -13,11 +13,11 @@ import uvicorn
 
 from bot import setup_flow, setup_web
 from bot.adapters.clock import SystemClock
-from bot.app import create_app
 from bot.audit import AuditLog
 from bot.queue import DeliveryQueue
 from bot.settings import ConfigError, Settings
 from bot.store import Store
+from bot.wiring import build_app
 
 
 def serve(settings: Settings, host: str, port: int, *, setup: bool = False) -> int:
@@ -37,10 +37,11 @@ def serve(settings: Settings, host: str, port: int, *, setup: bool = False) -> i
                 return 0
             settings = setup_flow.with_stored_credentials(settings)
         settings.require_for_serve()
+        app = build_app(settings)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info")
     return 0
 
 

@@ -84,6 +84,10 @@ class Router:
 
         return decorator
 
+    def __len__(self) -> int:
+        """How many handlers are registered, over every route."""
+        return sum(len(handlers) for handlers in self._routes.values())
+
     def handlers_for(self, event: str, action: str | None) -> list[Handler]:
         handlers = list(self._routes.get((event, None), []))
         if action is not None:

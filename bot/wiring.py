@@ -33,17 +33,19 @@ def build_app(
     """The whole bot. Adapters default to the real ones configured by ``settings``."""
     clock = clock or SystemClock()
     metrics = Metrics()
+    checks = {}
     if github is None:
         remaining = metrics.github_rate_limit_remaining
-        github = GitHubAdapter.from_settings(
+        adapter = GitHubAdapter.from_settings(
             settings,
             clock,
             on_rate_limit=lambda resource, left: remaining.labels(resource).set(left),
         )
+        checks["github_app"] = adapter.check_credentials
+        github = adapter
     if argocd is None:
         argocd = ArgoCD.from_settings(settings, clock)
     services = Services(settings, github, argocd=argocd)
-    checks = {}
     if argocd is not None:
         checks["argocd"] = argocd.check_ready
     if on_start is None:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +29,7 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+READY_TTL = timedelta(seconds=30)
 TLS_HINT = (
     "set AUTOSTACK_ARGOCD_CA_FILE to the CA that signed Argo CD's certificate "
     "(AUTOSTACK_ARGOCD_INSECURE=true only for a test server)"
@@ -185,6 +186,7 @@ class ArgoCD:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._watch_timeout = httpx.Timeout(connect_timeout, read=watch_read_timeout)
+        self._ready_until: datetime | None = None
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
@@ -215,7 +217,20 @@ class ArgoCD:
         return self.breaker.state
 
     def check_ready(self) -> None:
+        """A ``/readyz`` check: the breaker is closed and Argo CD accepts the token. A
+        success is trusted for ``READY_TTL``, so probes cost Argo CD a call every half
+        minute; a failure counts against the breaker like any other. A half-open breaker
+        leaves the trial call to real work."""
         self.breaker.check_ready()
+        now = self._clock.now()
+        fresh = self._ready_until is not None and now < self._ready_until
+        if fresh or self.state is not BreakerState.CLOSED:
+            return
+        what = "check the Argo CD token"
+        info = self._call("GET", "/api/v1/session/userinfo", what, retry=False).json()
+        if not info.get("loggedIn"):
+            raise PermanentError("Argo CD does not accept AUTOSTACK_ARGOCD_TOKEN")
+        self._ready_until = now + READY_TTL
 
     def close(self) -> None:
         self._http.close()
@@ -338,8 +353,10 @@ class ArgoCD:
         params: dict[str, Any] | None = None,
         *,
         body: dict[str, Any] | None = None,
+        retry: bool = True,
     ) -> httpx.Response:
-        """One API call with retries on transient failures; raises our error types."""
+        """One API call with retries on transient failures (unless ``retry`` is off: a
+        probe answers now); raises our error types."""
         # A sync is safe to resend only when it surely never reached Argo CD.
         idempotent = method == "GET"
         attempt = 0
@@ -356,6 +373,7 @@ class ArgoCD:
                 error = self._failed(response, what)
                 retryable = response.status_code in argo.RETRY_STATUSES
             retry_after = error.retry_after if isinstance(error, TransientError) else None
+            retryable = retryable and retry
             delay = self._retry.delay(attempt, retry_after, self._rng) if retryable else None
             if delay is None:
                 raise error

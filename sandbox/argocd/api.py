@@ -84,6 +84,12 @@ def list_applications(
     return {"metadata": {"resourceVersion": str(version)}, "items": apps}
 
 
+@router.get("/api/v1/session/userinfo")
+def user_info(_: User) -> dict[str, Any]:
+    """Who the token belongs to; AutoStack's readiness check asks it."""
+    return {"loggedIn": True, "username": "autostack", "iss": "argocd", "groups": []}
+
+
 @router.get("/api/v1/applications/{name}")
 def get_application(name: str, state: State, _: User, refresh: str = "") -> dict[str, Any]:
     if refresh in ("normal", "hard"):

@@ -17,10 +17,10 @@ from bot.core.events import Event
 from bot.core.signatures import sign
 from bot.queue import DeliveryQueue
 from bot.router import HandlerContext, Router
-from bot.settings import Settings
+from bot.settings import ConfigError, Settings
 from bot.store import Store
 from sandbox.serving import ThreadedServer
-from tests.bot.conftest import SECRET
+from tests.bot.conftest import PING_ONLY, SECRET
 
 
 def signed(body: bytes, delivery: str) -> dict[str, str]:
@@ -33,8 +33,16 @@ def signed(body: bytes, delivery: str) -> dict[str, str]:
 
 @pytest.fixture
 def client(sqlite_store: Store, clock: FakeClock, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, store=sqlite_store, clock=clock)) as client:
+    with TestClient(
+        create_app(settings, router=PING_ONLY, store=sqlite_store, clock=clock)
+    ) as client:
         yield client
+
+
+def test_an_app_without_handlers_is_refused(settings: Settings) -> None:
+    """It would acknowledge every webhook and act on none."""
+    with pytest.raises(ConfigError, match="no webhook handlers are registered"):
+        create_app(settings, router=Router())
 
 
 def test_healthz(client: TestClient) -> None:
@@ -51,17 +59,24 @@ def test_readyz_checks_the_database_and_added_checks(
         if breaker_open.is_set():
             raise RuntimeError("circuit open")
 
-    app = create_app(settings, store=sqlite_store, clock=clock, readiness_checks={"argocd": argocd})
+    app = create_app(
+        settings,
+        router=PING_ONLY,
+        store=sqlite_store,
+        clock=clock,
+        readiness_checks={"argocd": argocd},
+    )
     with TestClient(app) as client:
         ready = client.get("/readyz")
         assert (ready.status_code, ready.json()) == (
             200,
-            {"status": "ready", "checks": {"argocd": "ok", "database": "ok"}},
+            {"status": "ready", "checks": {"handlers": "ok", "argocd": "ok", "database": "ok"}},
         )
         breaker_open.set()
         not_ready = client.get("/readyz")
         assert not_ready.status_code == 503
         assert not_ready.json()["checks"] == {
+            "handlers": "ok",
             "argocd": "failing: RuntimeError",
             "database": "ok",
         }
@@ -71,7 +86,7 @@ def test_readyz_fails_when_the_database_is_unreachable(
     clock: FakeClock, settings: Settings
 ) -> None:
     store = Store.open(f"sqlite:///{settings.data_dir / 'x.db'}")
-    with TestClient(create_app(settings, store=store, clock=clock)) as client:
+    with TestClient(create_app(settings, router=PING_ONLY, store=store, clock=clock)) as client:
         store.engine.pool.dispose()
         moved = settings.data_dir.rename(settings.data_dir.with_name("moved"))
         try:
@@ -110,8 +125,8 @@ def test_metrics_expose_deliveries_and_queue_depth(client: TestClient) -> None:
 def test_two_apps_do_not_share_metrics(
     sqlite_store: Store, clock: FakeClock, settings: Settings
 ) -> None:
-    first = create_app(settings, store=sqlite_store, clock=clock)
-    second = create_app(settings, store=sqlite_store, clock=clock)
+    first = create_app(settings, router=PING_ONLY, store=sqlite_store, clock=clock)
+    second = create_app(settings, router=PING_ONLY, store=sqlite_store, clock=clock)
     first.state.metrics.commands.labels("deploy", "ran").inc()
     assert (
         second.state.metrics.registry.get_sample_value(

@@ -28,7 +28,7 @@ from bot.store import Store
 from bot.webhook import GroupCommit, Ingest, IngestClosed
 from bot.worker import Worker, WorkerPool
 from sandbox.serving import ThreadedServer
-from tests.bot.conftest import SECRET
+from tests.bot.conftest import PING_ONLY, SECRET
 
 URL = "/webhooks/github"
 
@@ -109,7 +109,7 @@ async def behind_a_held_batch(
 def test_copies_of_one_delivery_in_the_same_batch_are_stored_once(
     store: Store, clock: FakeClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = create_app(settings, store=store, clock=clock)
+    app = create_app(settings, router=PING_ONLY, store=store, clock=clock)
     woken: list[int] = []
 
     async def scenario(client: httpx.AsyncClient, ingest: Ingest) -> tuple[int, list[int]]:
@@ -131,7 +131,7 @@ def test_copies_of_one_delivery_in_the_same_batch_are_stored_once(
 def test_a_batch_the_database_refuses_answers_503_to_each_and_stores_none(
     store: Store, clock: FakeClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = create_app(settings, store=store, clock=clock)
+    app = create_app(settings, router=PING_ONLY, store=store, clock=clock)
 
     async def scenario(client: httpx.AsyncClient, ingest: Ingest) -> list[int]:
         gate = Gate(ingest.queue, monkeypatch)
@@ -206,7 +206,7 @@ def test_many_concurrent_senders_through_uvicorn_are_each_stored_once(
                 with lock:
                     answers.setdefault(delivery, []).append(response.status_code)
 
-    with ThreadedServer(create_app(settings, store=store, clock=clock)) as server:
+    with ThreadedServer(create_app(settings, router=PING_ONLY, store=store, clock=clock)) as server:
         threads = [
             threading.Thread(target=sender, args=(sends[i::senders], server.url))
             for i in range(senders)
@@ -227,7 +227,7 @@ def test_many_concurrent_senders_through_uvicorn_are_each_stored_once(
 def test_shutdown_lets_waiting_requests_finish_before_the_server_stops(
     sqlite_store: Store, clock: FakeClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = create_app(settings, store=sqlite_store, clock=clock)
+    app = create_app(settings, router=PING_ONLY, store=sqlite_store, clock=clock)
     server = ThreadedServer(app).start()
     ingest: Ingest = app.state.ingest
     gate = Gate(ingest.queue, monkeypatch)
@@ -266,7 +266,7 @@ def test_shutdown_lets_waiting_requests_finish_before_the_server_stops(
 def test_after_close_deliveries_are_refused_with_503_and_not_stored(
     sqlite_store: Store, clock: FakeClock, settings: Settings
 ) -> None:
-    app = create_app(settings, store=sqlite_store, clock=clock)
+    app = create_app(settings, router=PING_ONLY, store=sqlite_store, clock=clock)
 
     async def scenario(client: httpx.AsyncClient, ingest: Ingest) -> list[int]:
         before = await post(client, "d-1", 1)
@@ -367,7 +367,7 @@ def test_while_serving_start_up_objects_are_frozen_and_the_log_is_checkpointed(
     async def scenario(client: httpx.AsyncClient, ingest: Ingest) -> tuple[int, int]:
         return gc.get_freeze_count(), checkpointers()
 
-    frozen, running = run_app(create_app(settings), scenario)
+    frozen, running = run_app(create_app(settings, router=PING_ONLY), scenario)
     assert frozen > 1000 and running == 1
     assert gc.get_freeze_count() == 0 and checkpointers() == 0
 

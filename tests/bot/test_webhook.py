@@ -19,7 +19,7 @@ from bot.router import HandlerContext, Router
 from bot.settings import Settings
 from bot.store import Store
 from bot.worker import Worker
-from tests.bot.conftest import SECRET
+from tests.bot.conftest import PING_ONLY, SECRET
 
 URL = "/webhooks/github"
 PAYLOAD: dict[str, Any] = {
@@ -47,7 +47,7 @@ def headers(body: bytes, *, event: str = "issue_comment", delivery: str = "d-1")
 
 @pytest.fixture
 def client(store: Store, clock: FakeClock, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, store=store, clock=clock)) as client:
+    with TestClient(create_app(settings, router=PING_ONLY, store=store, clock=clock)) as client:
         yield client
 
 
@@ -184,7 +184,9 @@ def test_a_delivery_sent_five_times_is_stored_and_processed_once(
 def test_storage_failure_answers_503_not_500(
     sqlite_store: Store, clock: FakeClock, settings: Settings
 ) -> None:
-    with TestClient(create_app(settings, store=sqlite_store, clock=clock)) as client:
+    with TestClient(
+        create_app(settings, router=PING_ONLY, store=sqlite_store, clock=clock)
+    ) as client:
         with sqlite_store.engine.begin() as connection:
             connection.exec_driver_sql("DROP TABLE deliveries")
         response = client.post(URL, content=BODY, headers=headers(BODY))
@@ -195,7 +197,9 @@ def test_without_a_configured_secret_every_delivery_is_refused(
     sqlite_store: Store, clock: FakeClock, settings: Settings
 ) -> None:
     unconfigured = settings.model_copy(update={"webhook_secret": None})
-    with TestClient(create_app(unconfigured, store=sqlite_store, clock=clock)) as client:
+    with TestClient(
+        create_app(unconfigured, router=PING_ONLY, store=sqlite_store, clock=clock)
+    ) as client:
         response = client.post(URL, content=BODY, headers=headers(BODY))
     assert response.status_code == 401
     assert stored(sqlite_store) == {}

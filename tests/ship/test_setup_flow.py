@@ -18,7 +18,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.adapters.clock import FakeClock
-from bot.app import create_app
 from bot.settings import ConfigError
 from bot.setup_flow import (
     AppCredentials,
@@ -28,6 +27,7 @@ from bot.setup_flow import (
     with_stored_credentials,
 )
 from bot.setup_web import create_setup_app
+from bot.wiring import build_app
 from sandbox.serving import ThreadedServer, free_port
 from tests.ship.conftest import GitHubSandbox, unconfigured_settings
 
@@ -244,9 +244,11 @@ def test_serve_picks_the_stored_credentials_up_and_then_has_no_setup(
     assert key is not None and key.get_secret_value() == github.state.private_key_pem
     assert loaded.webhook_secret is not None
     assert loaded.webhook_secret.get_secret_value() == github.state.webhook_secret
-    with TestClient(create_app(loaded)) as client:
+    with TestClient(build_app(loaded)) as client:
         assert client.get("/setup").status_code == 404
         assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz").json()
+        assert ready["checks"]["github_app"] == "ok", ready
 
 
 def test_the_environment_wins_over_stored_credentials(

@@ -59,6 +59,7 @@ from bot.ports import (
 from bot.settings import Settings
 
 REPO_TTL = timedelta(minutes=5)
+CREDENTIALS_TTL = timedelta(minutes=1)
 
 
 class GitHubAdapter(Reporting):
@@ -97,6 +98,7 @@ class GitHubAdapter(Reporting):
         self._apis: dict[int, Api] = {}
         self._repos: dict[str, tuple[RepoInfo, datetime]] = {}
         self._lock = threading.Lock()
+        self._credentials_ok_until: datetime | None = None
         super().__init__()
 
     @classmethod
@@ -115,6 +117,16 @@ class GitHubAdapter(Reporting):
         )
 
     # --- authentication -------------------------------------------------------------
+
+    def check_credentials(self) -> None:
+        """A ``/readyz`` check: GitHub accepts a token signed with the App's key (``GET
+        /app``). A success is trusted for ``CREDENTIALS_TTL``, so probes cost GitHub one call
+        a minute; a failure raises and is asked again at the next probe."""
+        now = self.clock.now()
+        if self._credentials_ok_until is not None and now < self._credentials_ok_until:
+            return
+        self._app_api.call("GET", "/app", "check the App's credentials")
+        self._credentials_ok_until = now + CREDENTIALS_TTL
 
     def installation_token(self, repo: str) -> str:
         return self._tokens.token(self._installation(repo))

@@ -37,6 +37,15 @@ def test_every_api_call_needs_a_valid_bearer_token(sandbox: Sandbox) -> None:
     assert cookie.status_code == 200
 
 
+def test_userinfo_names_the_token_s_account(sandbox: Sandbox) -> None:
+    client = CheckedClient(sandbox.server.url, sandbox.state.token)
+    answer = client.get("/api/v1/session/userinfo")
+    assert answer.status_code == 200
+    assert answer.json()["loggedIn"] is True
+    refused = CheckedClient(sandbox.server.url, "not-the-token").get("/api/v1/session/userinfo")
+    assert refused.status_code == 401
+
+
 def test_list_filters_by_selector_name_and_project(sandbox: Sandbox) -> None:
     client = sandbox.client
     assert names(client.get("/api/v1/applications")) == ["api-dev", "web-dev", "web-prod"]
