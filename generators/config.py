@@ -17,7 +17,7 @@ from generators.yamlio import YAMLError, safe_load
 CONFIG_FILE = "autostack.yaml"
 PERMISSIONS = ("read", "triage", "write", "maintain", "admin")  # GitHub's, weakest first
 LANDINGS = ("pr", "auto-merge", "direct")
-DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 
 @dataclass(frozen=True)

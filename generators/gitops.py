@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from generators import overlay
 from generators.config import (
     CONFIG_FILE,
-    DNS_LABEL,
     Environment,
     GitOpsConfig,
     app_namespace,
@@ -25,16 +24,17 @@ from generators.config import (
 )
 from generators.errors import GeneratorError
 from generators.model import AppSpec
+from generators.naming import validate_app_name
 from generators.skeleton import project_files, project_path
 from generators.templating import GENERATED_MARK, render
 
 APP_CONFIG = ".github/autostack.yml"  # where replicas, resources and env vars come from
 HPA_COMPONENT = "../../components/hpa"
 HPA_MAX_FACTOR = 3  # the autoscaler may grow an app to three times its minimum
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
-HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
-DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?\Z")
+HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*\Z")
+DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 
 @dataclass(frozen=True)
@@ -160,8 +160,7 @@ def application(spec: AppSpec, config: GitOpsConfig, env: Environment, *, hpa: b
 
 def validate(spec: AppSpec, config: GitOpsConfig) -> None:
     """Reject what would render broken or unsafe YAML, with the file to fix."""
-    if not DNS_LABEL.match(spec.name):
-        raise GeneratorError("--name", f"app name {spec.name!r} is not a DNS-1123 label")
+    validate_app_name(spec.name, "--name")
     for env in config.environments:
         namespace = app_namespace(spec.name, env.name)
         if len(namespace) > 63:

@@ -10,7 +10,7 @@ from generators.config import CONFIG_FILE, parse_config
 from generators.errors import GeneratorError
 from generators.skeleton import skeleton_files
 
-REPO_URL = re.compile(r"^(https?://|ssh://|git@[^:\s]+:|file://)\S+$")
+REPO_URL = re.compile(r"^(https?://|ssh://|git@[^:\s]+:|file://)\S+\Z")
 INIT_MESSAGE = "Initialise the GitOps repository\n\nCreated by `autostack init`."
 
 

@@ -1,4 +1,10 @@
-"""App names: DNS-1123 labels, derived from a repository name or given by the user."""
+"""App names: DNS-1123 labels, derived from a repository name or given by the user.
+
+Every name the generator uses, whatever it came from (``--name``, ``name:`` in
+``.github/autostack.yml``, the repository or directory name), goes through
+:func:`validate_app_name`: it becomes a path segment (``apps/<name>/``), a namespace part,
+a label value and an Argo CD Application name.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +12,29 @@ import re
 
 from generators.errors import GeneratorError
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+# \Z, not $: "$" also matches before a trailing newline, and "shop\n" is no label.
+DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 # Room for "-<env>" in the Argo CD Application name and Kubernetes' 63-character limit.
 MAX_APP_NAME = 40
 
 
-def validate_app_name(name: str, source: str = "--name") -> str:
-    """Return ``name`` if it is a usable app name, else raise a one-line error.
+def is_app_name(name: object) -> bool:
+    """Whether ``name`` is usable as an app name (for callers that skip, not refuse)."""
+    return isinstance(name, str) and len(name) <= MAX_APP_NAME and bool(DNS_LABEL.match(name))
 
-    The name becomes a Kubernetes label, a namespace part, a path segment in the GitOps repo
-    and an Argo CD Application name, so it must be a DNS-1123 label and nothing else.
-    """
-    shown = repr(name)[1:-1]  # newlines and control characters become visible escapes
+
+def validate_app_name(name: str, source: str = "--name") -> str:
+    """Return ``name`` if it is a usable app name, else raise a one-line error naming
+    ``source`` (where the name came from)."""
+    if not isinstance(name, str):
+        raise GeneratorError(source, f"app name must be a string, got {type(name).__name__}")
+    # Escapes make newlines and control characters visible; a huge value is cut first.
+    shown = repr(name[:60])[1:-1]
     if not name:
         raise GeneratorError(source, "app name is empty")
     if len(name) > MAX_APP_NAME:
         raise GeneratorError(
-            source, f"app name '{shown[:60]}' is longer than {MAX_APP_NAME} characters"
+            source, f"app name '{shown}...' is longer than {MAX_APP_NAME} characters"
         )
     if not DNS_LABEL.match(name):
         raise GeneratorError(
@@ -40,6 +52,6 @@ def derive_app_name(repo_name: str) -> str:
     label = label[:MAX_APP_NAME].rstrip("-")
     if not label:
         raise GeneratorError(
-            repo_name, "cannot derive an app name from this name", hint="pass --name"
+            repo_name[:100], "cannot derive an app name from this name", hint="pass --name"
         )
-    return label
+    return validate_app_name(label, repo_name[:100])

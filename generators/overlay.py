@@ -28,12 +28,12 @@ OVERLAY_FILE = "kustomization.yaml"
 BASE = "../../base"
 PLACEHOLDER_TAG = "not-deployed"  # the overlay's newTag until the first deployment
 # Docker's reference grammar: tags and repository paths.
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 IMAGE_NAME = re.compile(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\.[a-z0-9-]+)*(?::[0-9]+)?"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*\Z"
 )
-_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./:@-]*$")
+_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./:@-]*\Z")
 
 
 def get_image(text: str, app: str, path: str = OVERLAY_FILE) -> tuple[str, str] | None:

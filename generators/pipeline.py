@@ -72,7 +72,7 @@ def generate(request: GenerateRequest) -> GenerateResult:
     subdir = _validate_subdir(subdir) if subdir else None
     tree = SourceTree(request.app_dir / subdir, repo.display(subdir)) if subdir else repo
     stack = apply_overrides(detect(tree), app_config)
-    name = _app_name(request, app_config)
+    name = _app_name(request, app_config, repo)
     spec = app_spec(name, image_repository(request.registry, name), stack, app_config)
     spec = replace(spec, source_repo=request.source_repo)
     app_desired = app_repo_files(stack, name, spec.image, subdir, config.default_branch, tree)
@@ -138,11 +138,14 @@ def _app_config(repo: SourceTree) -> AppConfig:
     )
 
 
-def _app_name(request: GenerateRequest, config: AppConfig) -> str:
+def _app_name(request: GenerateRequest, config: AppConfig, repo: SourceTree) -> str:
+    """The app's name from the first source that gives one, checked by the one validator
+    whichever it was: ``--name``, the app config's ``name:``, the repository's name, the
+    app directory's name."""
     if request.name is not None:
-        return validate_app_name(request.name)
-    if config.name:
-        return config.name
+        return validate_app_name(request.name, "--name")
+    if config.name is not None:
+        return validate_app_name(config.name, f"{repo.display(APP_CONFIG_FILE)}: name")
     if request.source_repo:
         return derive_app_name(request.source_repo.rsplit("/", 1)[-1])
     return derive_app_name(request.app_dir.resolve().name)

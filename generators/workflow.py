@@ -8,8 +8,8 @@ from generators.errors import GeneratorError
 from generators.templating import GENERATED_MARK, render
 
 WORKFLOW_PATH = ".github/workflows/autostack-build.yml"
-ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
-REGISTRY = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*$")
+ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\Z")
+REGISTRY = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*\Z")
 
 
 def image_repository(registry: str, app_name: str) -> str:

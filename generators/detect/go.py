@@ -17,8 +17,8 @@ from generators.source import SourceTree
 DIRECTIVES = frozenset(
     {"module", "go", "toolchain", "godebug", "require", "replace", "exclude", "retract", "use"}
 )
-GO_VERSION_RE = re.compile(r"^1(?:\.\d+){1,2}(?:(?:rc|beta)\d+)?$")
-TOOLCHAIN_RE = re.compile(r"^(?:go1(?:\.\d+){1,2}(?:(?:rc|beta)\d+)?(?:-\S+)?|default)$")
+GO_VERSION_RE = re.compile(r"^1(?:\.\d+){1,2}(?:(?:rc|beta)\d+)?\Z")
+TOOLCHAIN_RE = re.compile(r"^(?:go1(?:\.\d+){1,2}(?:(?:rc|beta)\d+)?(?:-\S+)?|default)\Z")
 
 # Web frameworks by module path prefix; fiber's examples and docs listen on :3000.
 FRAMEWORKS = (

@@ -280,7 +280,8 @@ def test_same_input_gives_byte_identical_output() -> None:
     ("change", "message"),
     [
         ({"name": "Web_App"}, "--name: app name 'Web_App' is not a DNS-1123 label"),
-        ({"name": "a" * 60}, "is longer than 63 characters"),
+        ({"name": "a" * 60}, "is longer than 40 characters"),
+        ({"name": "shop\n"}, "--name: app name 'shop\\n' is not a DNS-1123 label"),
         ({"image": "ghcr.io/acme/web:latest"}, "is not an image repository (no tag or digest)"),
         ({"image": "ghcr.io/acme/web\nkind: Secret"}, "is not an image repository"),
         ({"port": 70000}, ".github/autostack.yml: port: 70000 is not a TCP port"),
