@@ -172,12 +172,22 @@ def sandbox_up(
     data: Path = typer.Option(Path(".autostack/sandbox"), help="Where the sandbox keeps state."),
     github_port: int = typer.Option(8470, help="GitHub port (0: any free one)."),
     argocd_port: int = typer.Option(8471, help="Argo CD port (0: any free one)."),
+    webhook_url: str = typer.Option(
+        "http://127.0.0.1:8000/webhooks/github", help="Where the sandbox GitHub sends webhooks."
+    ),
 ) -> None:
-    """Start the sandbox GitHub and Argo CD on loopback and print how to reach them."""
+    """Start the sandbox GitHub and Argo CD on loopback; write the bot's settings to
+    DATA/autostack.env."""
     from sandbox import cli as sandbox_cli
 
     raise typer.Exit(
-        sandbox_cli.up(data, github_port=github_port, argocd_port=argocd_port, out=typer.echo)
+        sandbox_cli.up(
+            data,
+            github_port=github_port,
+            argocd_port=argocd_port,
+            webhook_url=webhook_url,
+            out=typer.echo,
+        )
     )
 
 

@@ -28,7 +28,7 @@ def serve(settings: Settings, host: str, port: int, *, setup: bool = False) -> i
     """
     # The bot's own log lines (refused webhooks, failed deliveries) next to uvicorn's.
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         settings = setup_flow.with_stored_credentials(settings)
@@ -41,7 +41,7 @@ def serve(settings: Settings, host: str, port: int, *, setup: bool = False) -> i
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     return 0
 
 

@@ -7,8 +7,9 @@ at import time. Secrets are ``SecretStr`` so that ``repr`` and logs show ``*****
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -47,6 +48,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".autostack")
     public_url: str = "http://localhost:8000"
     # Operational knobs beyond the design's table; defaults suit one replica.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     workers: int = Field(default=2, ge=0)
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_lease_seconds: float = Field(default=300.0, gt=0)
@@ -58,6 +60,11 @@ class Settings(BaseSettings):
     # Retry-After and rate-limit reset are honoured beyond the cap).
     delivery_retry_base_seconds: float = Field(default=2.0, gt=0)
     delivery_retry_cap_seconds: float = Field(default=900.0, gt=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _default_database_url(self) -> Settings:

@@ -1,9 +1,13 @@
 """A whole AutoStack installation on loopback: the sandbox GitHub, the sandbox Argo CD and
 the bot, wired the way a real installation is (webhooks, clone URLs, tokens).
 
-``autostack sandbox up``, ``autostack demo`` and the end-to-end tests all start it here.
-Acting as people goes through the sandbox GitHub's control API, exactly as the tests of a
-real installation would click through GitHub.
+Two ways to start it. ``start_sandbox_process()`` and ``start_bot_process()`` run
+``autostack sandbox up`` and ``autostack serve`` as child processes configured only
+through documented settings, as a user runs them: the demo and the end-to-end tests use
+them. ``start_github()``, ``start_argocd()`` and ``start_bot()`` serve the same apps in
+this process, for component tests that look inside (``autostack sandbox up`` itself runs
+the first two). Acting as people goes through the sandbox GitHub's control API either
+way, exactly as the tests of a real installation would click through GitHub.
 """
 
 from __future__ import annotations
@@ -19,9 +23,18 @@ import httpx
 from generators.skeleton import skeleton_files
 from sandbox.argocd import ArgoState
 from sandbox.argocd import create_app as argocd_app
+from sandbox.envfile import ENV_FILE, read_env_file
 from sandbox.github import GitHubState
 from sandbox.github import create_app as github_app
-from sandbox.serving import ThreadedServer
+from sandbox.processes import (
+    Child,
+    autostack_argv,
+    clean_environment,
+    queue_depth,
+    wait_for_file,
+    wait_until_ready,
+)
+from sandbox.serving import ThreadedServer, free_port
 
 Files = Mapping[str, str]
 
@@ -58,6 +71,11 @@ class Testbed:
         self._http: httpx.Client | None = None
         self.github_url = self.argocd_url = self.bot_url = ""
         self.users: dict[str, str] = {}  # login -> personal token
+        self.sandbox_process: Child | None = None
+        self.bot_process: Child | None = None
+        self.sandbox_env: dict[str, str] = {}  # the sandbox process's autostack.env
+        self.bot_env: dict[str, str] = {}  # what the bot process was started with
+        self._bot_port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -124,6 +142,21 @@ class Testbed:
         values.update(overrides)
         return Settings(**values)
 
+    def bot_environment(self) -> dict[str, str]:
+        """The documented ``AUTOSTACK_*`` settings that point a bot at these sandboxes."""
+        app = self.control("GET", "/app")
+        assert self.argo_state is not None, "start_argocd() first"
+        return {
+            "AUTOSTACK_GITHUB_API_URL": self.github_url,
+            "AUTOSTACK_GITHUB_URL": self.github_url,
+            "AUTOSTACK_GITHUB_APP_ID": str(app["id"]),
+            "AUTOSTACK_GITHUB_PRIVATE_KEY_FILE": str(app["private_key_path"]),
+            "AUTOSTACK_WEBHOOK_SECRET": str(app["webhook_secret"]),
+            "AUTOSTACK_GITOPS_REPO": f"{self.org}/{self.gitops_name}",
+            "AUTOSTACK_ARGOCD_URL": self.argocd_url,
+            "AUTOSTACK_ARGOCD_TOKEN": self.argo_state.token,
+        }
+
     def start_bot(self, on_start: tuple[Any, ...] | None = None, **overrides: Any) -> None:
         from bot.wiring import build_app
 
@@ -133,9 +166,70 @@ class Testbed:
         self.bot_url = self._bot_server.url
         self.control("PUT", "/webhook", {"url": f"{self.bot_url}/webhooks/github"})
 
-    def stop_bot(self) -> None:
-        """Stop the bot's server (its lifespan stops the workers and the watcher); GitHub and
-        Argo CD stay up, so ``start_bot`` can start it again on the same database."""
+    # -- as child processes, the way users run AutoStack --------------------------------------
+
+    def start_sandbox_process(self) -> None:
+        """``autostack sandbox up`` on free ports, sending webhooks to where the bot process
+        will listen; this testbed then acts on it over HTTP only."""
+        self._bot_port = self._bot_port or free_port()
+        env_file = self.data_dir / ENV_FILE
+        env_file.unlink(missing_ok=True)  # a restart writes it again once it is up
+        argv = autostack_argv(
+            "sandbox", "up", "--data", str(self.data_dir), "--github-port", "0",
+            "--argocd-port", "0", "--webhook-url", f"{self._bot_url()}/webhooks/github",
+        )  # fmt: skip
+        log = self.data_dir / "logs" / "sandbox.log"
+        self.sandbox_process = Child("autostack sandbox up", argv, env=clean_environment(), log=log)
+        self.sandbox_process.start()
+        wait_for_file(env_file, self.sandbox_process)
+        self.sandbox_env = read_env_file(env_file)
+        self.github_url = self.sandbox_env["AUTOSTACK_GITHUB_API_URL"]
+        self.argocd_url = self.sandbox_env["AUTOSTACK_ARGOCD_URL"]
+        self._http = httpx.Client(base_url=self.github_url, timeout=60.0)
+        self.users["argocd"] = (self.data_dir / "tokens" / "argocd").read_text().strip()
+
+    def start_bot_process(self, argv: list[str] | None = None, **settings: Any) -> Child:
+        """``autostack serve`` with the sandbox's ``autostack.env``, a data dir of its own and
+        ``settings`` as ``AUTOSTACK_<NAME>`` variables; returns once ``/readyz`` says ready.
+        ``argv`` runs another command line in its place (the container image's)."""
+        env = {
+            **self.sandbox_env,
+            "AUTOSTACK_DATA_DIR": str(self.data_dir / "bot"),
+            **{f"AUTOSTACK_{name.upper()}": str(value) for name, value in settings.items()},
+        }
+        self.bot_env = env
+        command = argv or autostack_argv("serve", "--port", str(self._bot_port))
+        log = self.data_dir / "logs" / "serve.log"
+        self.bot_process = Child("autostack serve", command, env=clean_environment(env), log=log)
+        self.bot_process.start()
+        self.bot_url = self._bot_url()
+        wait_until_ready(self.bot_url, self.bot_process)
+        return self.bot_process
+
+    def _bot_url(self) -> str:
+        return f"http://127.0.0.1:{self._bot_port}"
+
+    @property
+    def bot_port(self) -> int:
+        assert self._bot_port is not None, "start_sandbox_process() first"
+        return self._bot_port
+
+    def bot_database_url(self) -> str:
+        """The bot process's database: SQLite in its data dir unless it was given one."""
+        default = f"sqlite:///{(self.data_dir / 'bot' / 'autostack.db').resolve()}"
+        return self.bot_env.get("AUTOSTACK_DATABASE_URL", default)
+
+    def stop_bot(self, *, kill: bool = False) -> None:
+        """Stop the bot (SIGTERM, or SIGKILL with ``kill``; in-process, its server's lifespan
+        stops the workers and the watcher). GitHub and Argo CD stay up, so the bot can be
+        started again on the same database."""
+        if self.bot_process is not None:
+            process, self.bot_process = self.bot_process, None
+            if kill:
+                process.kill()
+            else:
+                process.stop()
+            return
         server, self._bot_server = self._bot_server, None
         if server is None:
             return
@@ -144,6 +238,9 @@ class Testbed:
         self.bot_app = None
 
     def stop(self) -> None:
+        for child in (self.bot_process, self.sandbox_process):
+            if child is not None:
+                child.stop()
         if self.argo_state is not None:
             self.argo_state.stop()  # ends open watch streams so uvicorn stops at once
         for server in reversed(self._servers):
@@ -313,6 +410,10 @@ class Testbed:
             time.sleep(interval)
 
     def _bot_idle(self) -> bool:
+        if self.bot_process is not None:
+            self.bot_process.check_alive()
+            depth = queue_depth(httpx.get(f"{self.bot_url}/metrics", timeout=10.0).text)
+            return not any(depth.get(state) for state in ("queued", "running", "failed"))
         if self.bot_app is None:
             return True
         queue = getattr(self.bot_app.state, "queue", None)

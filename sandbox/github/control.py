@@ -86,6 +86,12 @@ def create_token(state: GitHubState, _: Doc, params: dict[str, str]) -> Doc:
     return {"token": state.issue_user_token(_user(state, params["login"])["login"])}
 
 
+def list_installation_tokens(state: GitHubState, _: Doc, __: dict[str, str]) -> list[Doc]:
+    """Every installation token issued, for tests that look for leaks."""
+    docs = state.store.list("token")
+    return [{"token": d["token"]} for d in docs if d.get("kind") == "installation"]
+
+
 def create_org(state: GitHubState, body: Doc, _: dict[str, str]) -> Doc:
     acct = state.create_org(body["login"])
     return {"id": acct["id"], "login": acct["login"]}
@@ -311,6 +317,7 @@ def routes(state: GitHubState) -> list[Route]:
         ("PUT", f"{s}/webhook", set_webhook),
         ("POST", f"{s}/users", create_user),
         ("POST", f"{s}/users/{{login}}/tokens", create_token),
+        ("GET", f"{s}/installation-tokens", list_installation_tokens),
         ("POST", f"{s}/orgs", create_org),
         ("POST", f"{s}/repos", create_repo),
         ("POST", f"{r}/forks", fork_repo),

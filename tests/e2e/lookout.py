@@ -13,10 +13,9 @@ import httpx
 
 from bot.core.messages import find_command_id
 from bot.core.trailers import parse_trailers
-from bot.deploy.engine import Deployer
 from bot.deploy.records import Deployment, DeploymentStore
-from bot.handlers import services_of
-from bot.router import HandlerContext
+from bot.queue import Delivery, DeliveryQueue
+from bot.store import Store
 from sandbox.testbed import Testbed
 
 EVERY_STATE = frozenset(
@@ -149,33 +148,19 @@ def feature_pull(
     return int(pull["number"]), sha
 
 
-def bot_context(bed: Testbed) -> HandlerContext:
-    context = bed.bot_app.state.context
-    assert isinstance(context, HandlerContext)
-    return context
-
-
 def deployments(bed: Testbed, **equal: Any) -> list[Deployment]:
-    return DeploymentStore(bot_context(bed).store).find(states=EVERY_STATE, **equal)
+    """The bot's deployments, read from its database as ``autostack`` commands read it."""
+    store = Store.open(bed.bot_database_url())
+    try:
+        return DeploymentStore(store).find(states=EVERY_STATE, **equal)
+    finally:
+        store.dispose()
 
 
-def deployer(bed: Testbed) -> Deployer:
-    context = bot_context(bed)
-    return Deployer(context, services_of(context))
-
-
-def start_testbed(bed: Testbed, app_files: dict[str, str], **bot_settings: Any) -> Testbed:
-    """``bed`` as tests/e2e/conftest.py sets it up (the shop app onboarded, its people, the
-    App installed), with the bot started with ``bot_settings``."""
-    bed.start_github()
-    bed.create_gitops()
-    bed.start_argocd()
-    bed.onboard("shop", app_files)
-    bed.start_bot(**{"on_start": (), **bot_settings})
-    bed.user("mia", repo="shop", permission="maintain")
-    bed.user("mia", repo=bed.gitops_name, permission="maintain")
-    bed.user("dev", repo="shop", permission="write")
-    bed.user("reader", repo="shop", permission="read")
-    bed.install(["shop", bed.gitops_name])
-    bed.settle()
-    return bed
+def stored_deliveries(bed: Testbed) -> list[Delivery]:
+    """The bot's stored webhook deliveries, newest first, as ``autostack deliveries`` lists them."""
+    store = Store.open(bed.bot_database_url())
+    try:
+        return list(DeliveryQueue(store).list())
+    finally:
+        store.dispose()
