@@ -1,15 +1,18 @@
 """``autostack demo``: the whole loop on a laptop, as a user would live it.
 
-It starts the sandbox GitHub and Argo CD and the bot (SQLite) on loopback, then plays the
-story: install the App, merge the onboarding pull requests, merge to deploy to dev,
-``/deploy prod`` from a pull request, a refusal, a bad release rolled back automatically,
-and a summary. Every step checks what GitHub and the GitOps repository show; a step that
-does not happen as described fails the demo with a non-zero exit.
+It starts ``autostack sandbox up`` (the sandbox GitHub and Argo CD) and ``autostack serve``
+(the bot, on SQLite) as two processes on loopback, exactly as a user would in two
+terminals, then plays the story: install the App, merge the onboarding pull requests,
+merge to deploy to dev, ``/deploy prod`` from a pull request, a refusal, a bad release
+rolled back automatically, and a summary. Every step checks what GitHub and the GitOps
+repository show; a step that does not happen as described fails the demo with a non-zero
+exit.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import tempfile
 import threading
@@ -19,12 +22,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sandbox.envfile import ENV_FILE
+from sandbox.processes import Child, ProcessError
 from sandbox.serving import wait_until_stopped
 from sandbox.testbed import Testbed, TestbedError
 
 DEMO_APP = Path(__file__).resolve().parent / "demo_app"
 SHOWN_TRAILERS = ("Env", "Source-Sha", "Requested-By", "Rollback-Of")
 APP = "hello"
+# Documented settings that make the watcher follow Argo CD quickly enough for a demo.
+BOT_SETTINGS: dict[str, Any] = {"watch_interval_seconds": 0.5, "health_settle_seconds": 0.5}
 Out = Callable[[str], None]
 CRASH_LOG = [
     "Traceback (most recent call last):",
@@ -54,7 +61,7 @@ class Timeline:
 def run(*, keep: bool, out: Out, stop: threading.Event | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="autostack-demo-"))
     timeline = Timeline(out)
-    bed = Testbed(workdir, org="acme", progressing_seconds=0.5, argocd_poll_seconds=0.5)
+    bed = Testbed(workdir, org="acme")
     try:
         Story(bed, timeline).play()
         timeline.say("Done: every step happened as described.")
@@ -62,8 +69,12 @@ def run(*, keep: bool, out: Out, stop: threading.Event | None = None) -> int:
             out(f"The demo's files are in {workdir}")
             _serve_until_stopped(bed, out, stop)
         return 0
-    except (TestbedError, AssertionError) as exc:
+    except (TestbedError, ProcessError, AssertionError) as exc:
         timeline.say(f"FAILED: {exc}")
+        for child in (bed.sandbox_process, bed.bot_process):
+            if child is not None:
+                out(f"The last lines {child.name} printed ({child.log}):")
+                out(child.tail(40))
         return 1
     finally:
         bed.stop()
@@ -89,13 +100,20 @@ class Story:
     # -- the steps ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        with self.t.step("Starting the sandbox GitHub, the sandbox Argo CD and the bot"):
+        with self.t.step("Starting the sandbox and the bot, as you would in two terminals"):
             bed = self.bed
-            bed.start_github()
-            bed.create_gitops()
-            bed.start_argocd()
-            bed.start_bot(watch_interval_seconds=0.5, health_settle_seconds=0.5)
-            self.t.say(f"GitHub {bed.github_url}, Argo CD {bed.argocd_url}, bot {bed.bot_url}")
+            bed.start_sandbox_process()
+            assert bed.sandbox_process is not None
+            self.t.say(f"pid {bed.sandbox_process.pid}: {_command(bed.sandbox_process)}")
+            self.t.say(f"  GitHub {bed.github_url}, Argo CD {bed.argocd_url}")
+            bot = bed.start_bot_process(**BOT_SETTINGS)
+            settings = " ".join(
+                f"{key}={value}" for key, value in bed.bot_env.items() if key not in bed.sandbox_env
+            )
+            env_file = bed.data_dir / ENV_FILE
+            self.t.say(f"pid {bot.pid}: set -a; . {env_file}; set +a")
+            self.t.say(f"  {settings} {_command(bot)}")
+            self.t.say(f"  the bot is ready at {bed.bot_url} (/readyz: handlers, GitHub, Argo CD)")
 
     def install(self) -> None:
         with self.t.step("1. acme/hello (a small web app) and acme/gitops (autostack init)"):
@@ -252,6 +270,12 @@ class Story:
             return bool(ours) and self.status_of(ours[0]) == state
 
         self.bed.wait_for(f"the {env} deployment of {sha[:7]} to be {state}", reached, 45)
+
+
+def _command(child: Child) -> str:
+    """The child's command line, with the console script's directory left out."""
+    argv = [Path(child.argv[0]).name, *child.argv[1:]]
+    return shlex.join(argv)
 
 
 def _text(match: re.Match[str] | None) -> str:

@@ -188,7 +188,7 @@ class Testbed:
         self._http = httpx.Client(base_url=self.github_url, timeout=60.0)
         self.users["argocd"] = (self.data_dir / "tokens" / "argocd").read_text().strip()
 
-    def start_bot_process(self, argv: list[str] | None = None, **settings: Any) -> Child:
+    def start_bot_process(self, *, argv: list[str] | None = None, **settings: Any) -> Child:
         """``autostack serve`` with the sandbox's ``autostack.env``, a data dir of its own and
         ``settings`` as ``AUTOSTACK_<NAME>`` variables; returns once ``/readyz`` says ready.
         ``argv`` runs another command line in its place (the container image's)."""

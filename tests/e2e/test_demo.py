@@ -1,6 +1,9 @@
-"""``autostack demo`` is the product's acceptance test: the whole story must happen."""
+"""``autostack demo`` is the product's acceptance test: the whole story must happen, played
+against the ``autostack sandbox up`` and ``autostack serve`` processes it starts."""
 
 from __future__ import annotations
+
+import re
 
 from sandbox import demo
 
@@ -10,6 +13,8 @@ def test_demo_plays_the_whole_story() -> None:
     code = demo.run(keep=False, out=lines.append)
     text = "\n".join(lines)
     assert code == 0, text
+    assert re.search(r"pid \d+: autostack sandbox up --data ", text), text
+    assert re.search(r"AUTOSTACK_DATA_DIR=\S+ .*autostack serve --port \d+", text), text
     for expected in (
         "detected python",
         "dev runs ghcr.io/acme/hello:",
