@@ -11,13 +11,13 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.adapters.clock import FakeClock
+from bot.adapters.clock import FakeClock, SystemClock
 from bot.settings import ConfigError
 from bot.setup_flow import (
     AppCredentials,
@@ -26,7 +26,7 @@ from bot.setup_flow import (
     needs_setup,
     with_stored_credentials,
 )
-from bot.setup_web import create_setup_app
+from bot.setup_web import MAX_WRONG_CODES, PendingStates, SetupCode, create_setup_app
 from bot.wiring import build_app
 from sandbox.serving import ThreadedServer, free_port
 from tests.ship.conftest import GitHubSandbox, unconfigured_settings
@@ -55,13 +55,25 @@ def parse_form(html: str) -> FormParser:
     return parser
 
 
+CODE = "c0ffee-5e7c0d-abc123"
+
+
 class SetupServer:
     def __init__(self, github: GitHubSandbox, data_dir: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = unconfigured_settings(github.url, self.url, data_dir)
         self.configured: list[AppCredentials] = []
-        self.app = create_setup_app(self.settings, on_configured=self.configured.append)
+        self.app = create_setup_app(
+            self.settings,
+            on_configured=self.configured.append,
+            setup_code=SetupCode(SystemClock(), CODE),
+        )
+
+
+def manifest_page(url: str, code: str = CODE, **fields: str) -> httpx.Response:
+    """The setup code entered on ``url``/setup: the page that posts the manifest."""
+    return httpx.post(f"{url}/setup", data={"setup_code": code, **fields})
 
 
 @pytest.fixture
@@ -72,20 +84,23 @@ def setup_server(github: GitHubSandbox, tmp_path: Path) -> Any:
 
 
 def confirm_on_github(github: GitHubSandbox, form: FormParser) -> str:
-    """What GitHub does when the user confirms the posted manifest: make a one-time code
-    for it and send the browser to the manifest's redirect_url with the code and the form
-    action's state. (The sandbox's own form route cannot parse a POSTed form here, so its
-    control API stands in for the confirmation.)"""
+    """What the browser does with the manifest page: post its form to GitHub, where the
+    user confirms (the sandbox confirms at once) and is sent back to the manifest's
+    redirect_url with a one-time code and the form action's state."""
+    assert form.action and form.action.startswith(github.url), form.action
+    answer = httpx.post(form.action, data=form.fields)
+    assert answer.status_code == 302, answer.text
+    location = answer.headers["location"]
     manifest = json.loads(form.fields["manifest"])
-    answer = httpx.post(f"{github.url}/_sandbox/app-manifests", json={"manifest": manifest})
-    code = answer.json()["code"]
-    state = parse_qs(urlsplit(form.action or "").query)["state"][0]
-    return f"{manifest['redirect_url']}?{urlencode({'code': code, 'state': state})}"
+    assert location.startswith(manifest["redirect_url"] + "?"), location
+    return str(location)
 
 
 def register(setup: SetupServer, github: GitHubSandbox) -> tuple[httpx.Response, httpx.Response]:
-    """Act as the browser: open /setup, submit its form to GitHub, follow GitHub back."""
-    page = httpx.get(f"{setup.url}/setup")
+    """Act as the browser: open /setup, enter the code, submit the form to GitHub, follow
+    GitHub back."""
+    assert httpx.get(f"{setup.url}/setup").status_code == 200
+    page = manifest_page(setup.url)
     assert page.status_code == 200, page.text
     form = parse_form(page.text)
     assert form.method == "post" and form.action
@@ -94,7 +109,7 @@ def register(setup: SetupServer, github: GitHubSandbox) -> tuple[httpx.Response,
 
 
 def test_the_page_posts_the_filled_manifest_to_github(setup_server: SetupServer) -> None:
-    page = httpx.get(f"{setup_server.url}/setup")
+    page = manifest_page(setup_server.url)
     form = parse_form(page.text)
     assert form.action is not None
     action = urlsplit(form.action)
@@ -113,18 +128,21 @@ def test_the_page_posts_the_filled_manifest_to_github(setup_server: SetupServer)
 
 
 def test_an_organisation_gets_the_organisation_form(setup_server: SetupServer) -> None:
-    form = parse_form(httpx.get(f"{setup_server.url}/setup?org=acme-inc").text)
+    code_form = parse_form(httpx.get(f"{setup_server.url}/setup?org=acme-inc").text)
+    assert code_form.fields["org"] == "acme-inc"
+    form = parse_form(manifest_page(setup_server.url, org="acme-inc").text)
     assert form.action is not None
     assert urlsplit(form.action).path == "/organizations/acme-inc/settings/apps/new"
     bad = httpx.get(f"{setup_server.url}/setup", params={"org": "acme/../x"})
     assert bad.status_code == 400
+    assert manifest_page(setup_server.url, org="acme/../x").status_code == 400
 
 
 def test_each_page_view_gets_its_own_state(setup_server: SetupServer) -> None:
     states = {
-        parse_qs(
-            urlsplit(parse_form(httpx.get(f"{setup_server.url}/setup").text).action or "").query
-        )["state"][0]
+        parse_qs(urlsplit(parse_form(manifest_page(setup_server.url).text).action or "").query)[
+            "state"
+        ][0]
         for _ in range(3)
     }
     assert len(states) == 3
@@ -190,7 +208,7 @@ def test_a_forged_state_is_refused_and_burns_nothing(
     assert not credentials_path(setup_server.settings.data_dir).exists()
     assert not setup_server.configured
     # The code was not exchanged: a state this server issued still redeems it.
-    form = parse_form(httpx.get(f"{setup_server.url}/setup").text)
+    form = parse_form(manifest_page(setup_server.url).text)
     state = parse_qs(urlsplit(form.action or "").query)["state"][0]
     valid = httpx.get(f"{setup_server.url}/setup/callback", params={"code": code, "state": state})
     assert valid.status_code == 303
@@ -200,7 +218,7 @@ def test_a_forged_state_is_refused_and_burns_nothing(
 def test_a_used_code_is_reported_and_nothing_is_stored(
     setup_server: SetupServer, github: GitHubSandbox
 ) -> None:
-    form = parse_form(httpx.get(f"{setup_server.url}/setup").text)
+    form = parse_form(manifest_page(setup_server.url).text)
     state = parse_qs(urlsplit(form.action or "").query)["state"][0]
     answer = httpx.get(
         f"{setup_server.url}/setup/callback", params={"code": "0" * 20, "state": state}
@@ -219,8 +237,10 @@ def test_a_state_expires_after_an_hour_and_redeems_once(tmp_path: Path) -> None:
         raise AssertionError("a refused state must not reach GitHub")
 
     settings = unconfigured_settings("https://github.example", "https://bot.example", tmp_path)
-    with TestClient(create_setup_app(settings, exchange=exchange, clock=clock)) as client:
-        form = parse_form(client.get("/setup").text)
+    code = SetupCode(clock, CODE)
+    app = create_setup_app(settings, exchange=exchange, clock=clock, setup_code=code)
+    with TestClient(app) as client:
+        form = parse_form(client.post("/setup", data={"setup_code": CODE}).text)
         state = parse_qs(urlsplit(form.action or "").query)["state"][0]
         clock.advance(minutes=61)
         late = client.get("/setup/callback", params={"code": "c", "state": state})
@@ -280,3 +300,46 @@ def test_malformed_credentials_name_the_field_not_the_value(tmp_path: Path) -> N
     path.chmod(0o600)
     with pytest.raises(ConfigError, match="webhook_secret is missing"):
         load_credentials(tmp_path)
+
+
+def test_setup_needs_the_code_serve_printed(setup_server: SetupServer) -> None:
+    """Whoever reaches /setup before the operator cannot register an App of their own."""
+    page = httpx.get(f"{setup_server.url}/setup")
+    assert page.status_code == 200
+    assert "manifest" not in parse_form(page.text).fields
+    assert "settings/apps/new" not in page.text
+    for guess in ("", "c0ffee-5e7c0d-abc124", CODE.upper() + "x"):
+        wrong = manifest_page(setup_server.url, code=guess)
+        assert wrong.status_code in (403, 422), wrong.text
+        assert "settings/apps/new" not in wrong.text
+    # The code as printed, give or take case and spaces, opens the manifest page.
+    right = manifest_page(setup_server.url, code=f"  {CODE.upper()} ")
+    assert right.status_code == 200 and "manifest" in parse_form(right.text).fields
+
+
+def test_wrong_codes_lock_a_client_out_for_a_while() -> None:
+    clock = FakeClock()
+    code = SetupCode(clock, CODE)
+    for _ in range(MAX_WRONG_CODES):
+        assert not code.locked_out("10.0.0.9")
+        assert not code.check("10.0.0.9", "guess")
+    assert code.locked_out("10.0.0.9")
+    assert not code.locked_out("10.0.0.1")  # another client is not locked out
+    clock.advance(minutes=6)
+    assert not code.locked_out("10.0.0.9")
+    assert code.check("10.0.0.9", CODE)
+
+
+def test_one_client_s_page_views_never_evict_another_s_state() -> None:
+    states = PendingStates(FakeClock())
+    operator = states.issue("operator")
+    for _ in range(1000):
+        states.issue("attacker")
+    assert states.redeem(operator)
+    assert not states.redeem(operator)  # once only
+
+
+def test_a_generated_setup_code_is_long_enough_to_resist_guessing() -> None:
+    values = {SetupCode(FakeClock()).value for _ in range(20)}
+    assert len(values) == 20
+    assert all(len(value.replace("-", "")) >= 18 for value in values)  # 72 random bits
