@@ -5,6 +5,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The container image's /opt/autostack, built the way the Dockerfile builds it, with the
+# system Python, so the tests can run the image's command as its non-root user.
+IMAGE_PYTHON ?= /usr/bin/python3
+IMAGE_VENV   := .venv-image
+IMAGE_STAMP  := $(IMAGE_VENV)/.installed
 
 .PHONY: demo test lint typecheck pytest install install-dev lock bench clean golden
 
@@ -18,7 +23,13 @@ $(STAMP): $(BIN)/python requirements/lock.txt pyproject.toml
 	touch $@
 
 install: $(STAMP)
-install-dev: $(STAMP)
+install-dev: $(STAMP) $(IMAGE_STAMP)
+
+$(IMAGE_STAMP): requirements/lock.txt pyproject.toml
+	$(IMAGE_PYTHON) -m venv $(IMAGE_VENV)
+	$(IMAGE_VENV)/bin/pip install --quiet --upgrade pip
+	$(IMAGE_VENV)/bin/pip install --quiet --constraint requirements/lock.txt --editable .
+	touch $@
 
 demo: install
 	$(BIN)/autostack demo
@@ -51,4 +62,4 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements/lock.txt
 
 clean:
-	rm -rf $(VENV) tests/tools/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(IMAGE_VENV) tests/tools/node_modules .pytest_cache .mypy_cache .ruff_cache

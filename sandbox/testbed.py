@@ -188,19 +188,33 @@ class Testbed:
         self._http = httpx.Client(base_url=self.github_url, timeout=60.0)
         self.users["argocd"] = (self.data_dir / "tokens" / "argocd").read_text().strip()
 
-    def start_bot_process(self, *, argv: list[str] | None = None, **settings: Any) -> Child:
+    def start_bot_process(
+        self,
+        *,
+        argv: list[str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        user: int | None = None,
+        cwd: Path | None = None,
+        **settings: Any,
+    ) -> Child:
         """``autostack serve`` with the sandbox's ``autostack.env``, a data dir of its own and
         ``settings`` as ``AUTOSTACK_<NAME>`` variables; returns once ``/readyz`` says ready.
-        ``argv`` runs another command line in its place (the container image's)."""
+
+        To run the bot as the container image or ``deploy/`` does, ``argv`` replaces the
+        command line, ``environment`` the whole environment (nothing is inherited), and
+        ``user`` and ``cwd`` set its user id and working directory."""
         env = {
             **self.sandbox_env,
             "AUTOSTACK_DATA_DIR": str(self.data_dir / "bot"),
             **{f"AUTOSTACK_{name.upper()}": str(value) for name, value in settings.items()},
         }
-        self.bot_env = env
+        self.bot_env = dict(environment) if environment is not None else env
         command = argv or autostack_argv("serve", "--port", str(self._bot_port))
         log = self.data_dir / "logs" / "serve.log"
-        self.bot_process = Child("autostack serve", command, env=clean_environment(env), log=log)
+        full_env = dict(environment) if environment is not None else clean_environment(env)
+        self.bot_process = Child(
+            "autostack serve", command, env=full_env, log=log, user=user, cwd=cwd
+        )
         self.bot_process.start()
         self.bot_url = self._bot_url()
         wait_until_ready(self.bot_url, self.bot_process)
