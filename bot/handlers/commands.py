@@ -18,11 +18,12 @@ from bot.core.commands import (
 )
 from bot.core.events import Event
 from bot.core.messages import refusal_comment, reply_comment
-from bot.core.policy import Facts, PrState, Refused, authorize, request_for
+from bot.core.policy import Facts, PrState, Refused, Source, authorize, request_for
 from bot.deploy.engine import Deployer
 from bot.deploy.landing import deployed_image
 from bot.deploy.records import NewDeployment
 from bot.handlers import services_of
+from bot.handlers.provenance import source_of
 from bot.ports import ChecksState, NotFound, PullFacts, PullInfo
 from bot.router import HandlerContext, Router
 from bot.services import Services
@@ -140,7 +141,9 @@ def request_deploy(call: Call, command: Deploy | Promote) -> None:
             return
     text = command_text(command)
     request = request_for(command, repo=call.repo, actor=call.actor, target_sha=sha)
-    decision = authorize(request, env, _facts(call, env, read, sha))
+    ref = command.ref if isinstance(command, Deploy) else None
+    source = source_of(call.services, call.repo, sha, ref=ref, pull=pr)
+    decision = authorize(request, env, _facts(call, env, read, sha, source))
     refused = isinstance(decision, Refused)
     call.audit(
         "decision",
@@ -200,7 +203,9 @@ def _read_pull(call: Call, env: Environment | None, command: Deploy | Promote) -
     )
 
 
-def _facts(call: Call, env: Environment | None, read: PullFacts | None, sha: str | None) -> Facts:
+def _facts(
+    call: Call, env: Environment | None, read: PullFacts | None, sha: str | None, source: Source
+) -> Facts:
     """What authorization needs; approvals and checks are asked only where policy wants them."""
     github = call.services.github
     permission = github.permission(call.repo, call.actor)
@@ -221,7 +226,8 @@ def _facts(call: Call, env: Environment | None, read: PullFacts | None, sha: str
         pr_approved=bool(read and env and env.require_approval and read.approved),
         pr_from_fork=bool(pr and pr.is_fork),
         checks=checks,
-        target_on_default_branch=bool(pr and pr.merged),
+        source=source,
+        pr_head_sha=pr.head_sha if pr is not None else None,
         default_branch=call.services.repo(call.repo).default_branch,
     )
 

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.core.commands import Deploy, Promote, Rollback, RollbackTarget, Status
-from bot.core.policy import Allowed, DeployRequest, Facts, Refused, authorize, request_for
+from bot.core.policy import (
+    Allowed,
+    DeployRequest,
+    Facts,
+    Refused,
+    authorize,
+    code_problems,
+    request_for,
+)
 from generators.config import Environment
 
 DEV = Environment("dev", landing="direct", auto_deploy=True)
@@ -48,7 +58,7 @@ CASES: list[tuple[str, str | None, dict[str, object], tuple[str, ...]]] = [
     (
         "deploy",
         "prod",
-        {"permission": "maintain", "checks": "success", "target_on_default_branch": True},
+        {"permission": "maintain", "checks": "success", "source": "default_branch"},
         (),
     ),
     ("deploy", "prod", {"permission": "maintain", "checks": "success"}, ("approval",)),
@@ -64,7 +74,7 @@ CASES: list[tuple[str, str | None, dict[str, object], tuple[str, ...]]] = [
             "permission": "write",
             "pr_state": "open",
             "pr_from_fork": True,
-            "target_on_default_branch": True,
+            "source": "default_branch",
         },
         (),
     ),
@@ -75,7 +85,19 @@ CASES: list[tuple[str, str | None, dict[str, object], tuple[str, ...]]] = [
         ("permission", "closed", "fork"),
     ),
     ("promote", "staging", {"permission": "write", "pr_state": "open"}, ()),
-    ("promote", "staging", {"permission": "write", "pr_state": "open", "pr_from_fork": True}, ()),
+    (
+        "promote",
+        "staging",
+        {"permission": "write", "pr_state": "open", "pr_from_fork": True, "source": "branch"},
+        (),
+    ),
+    # Promoting the image built from a fork's head deploys the fork's code all the same.
+    (
+        "promote",
+        "staging",
+        {"permission": "write", "pr_state": "open", "pr_from_fork": True},
+        ("fork",),
+    ),
     ("promote", "prod", {"permission": "write", **GOOD_PR}, ("permission",)),
     ("promote", "prod", {"permission": "maintain", **GOOD_PR}, ()),
     ("promote", "prod", {"permission": "maintain", **GOOD_PR, "checks": "none"}, ("checks",)),
@@ -211,7 +233,7 @@ def test_maintainer_means_maintain_or_admin() -> None:
 @pytest.mark.parametrize(
     ("command", "action", "env"),
     [
-        (Deploy("prod", "main"), "deploy", "prod"),
+        (Deploy("prod"), "deploy", "prod"),
         (Promote("staging", "prod"), "promote", "prod"),
         (Rollback("dev", RollbackTarget("deployment", "3")), "rollback", "dev"),
         (Status(), "status", None),
@@ -223,3 +245,116 @@ def test_request_for_a_command(
 ) -> None:
     request = request_for(command, repo="acme/shop", actor="alice", target_sha=SHA)
     assert request == DeployRequest(action, "acme/shop", "alice", env, SHA)  # type: ignore[arg-type]
+
+
+def test_request_for_a_deploy_keeps_the_ref_as_written() -> None:
+    request = request_for(Deploy("prod", "main"), repo="acme/shop", actor="alice", target_sha=SHA)
+    assert request == DeployRequest("deploy", "acme/shop", "alice", "prod", SHA, "main")
+
+
+# -- which code may run where: ``code_problems`` -----------------------------------------------
+
+OPEN_PR = {"pr_state": "open"}
+APPROVED_PR = {"pr_state": "open", "pr_approved": True}
+FORK_PR = {"pr_state": "open", "pr_from_fork": True}
+
+# (env, facts, the rules ``code_problems`` must fail; empty means the code may run there)
+CODE_CASES: list[tuple[str, dict[str, object], tuple[str, ...]]] = [
+    # On an approved pull request, its approval covers its head and nothing else.
+    ("prod", {**APPROVED_PR, "source": "pr_head"}, ()),
+    ("prod", {**OPEN_PR, "source": "pr_head"}, ("approval",)),
+    ("prod", {**APPROVED_PR, "source": "branch"}, ("approval",)),  # /deploy prod feature/x
+    ("prod", {**APPROVED_PR, "source": "elsewhere"}, ("source", "approval")),
+    ("prod", {**APPROVED_PR, "source": "unknown"}, ("approval",)),
+    # Merged code was reviewed when it was merged, on a pull request or an issue.
+    ("prod", {**OPEN_PR, "source": "default_branch"}, ()),
+    ("prod", {**APPROVED_PR, "source": "default_branch"}, ()),
+    ("prod", {"source": "default_branch"}, ()),  # /deploy prod main on an issue
+    ("prod", {"source": "branch"}, ("approval",)),
+    ("prod", {"source": "elsewhere"}, ("source", "approval")),
+    ("prod", {"source": "unknown"}, ("approval",)),
+    ("prod", {"source": "pr_head", "pr_approved": True}, ("approval",)),  # no PR: no review
+    # Without an approval rule, any branch of the repository will do; a fork's commit never.
+    ("dev", {"source": "branch"}, ()),
+    ("dev", {"source": "default_branch"}, ()),
+    ("dev", {"source": "unknown"}, ()),
+    ("dev", {"source": "elsewhere"}, ("source",)),  # /deploy dev <fork sha> on an issue
+    ("dev", {"source": "elsewhere", "permission": "admin"}, ("source",)),
+    ("staging", {**OPEN_PR, "source": "branch"}, ()),
+    ("staging", {**OPEN_PR, "source": "elsewhere"}, ("source",)),  # <fork sha> on a PR
+    # A fork's head only at a maintainer's request; the repository's own code as ever.
+    ("dev", {**FORK_PR, "source": "pr_head"}, ("fork",)),
+    ("dev", {**FORK_PR, "source": "pr_head", "permission": "maintain"}, ()),
+    ("dev", {**FORK_PR, "source": "pr_head", "permission": "admin"}, ()),
+    ("dev", {**FORK_PR, "source": "default_branch"}, ()),
+    ("dev", {**FORK_PR, "source": "branch"}, ()),
+    ("dev", {**FORK_PR, "source": "elsewhere", "permission": "maintain"}, ("source",)),
+    ("prod", {**FORK_PR, "source": "pr_head", "pr_approved": True, "permission": "admin"}, ()),
+    ("prod", {**FORK_PR, "source": "pr_head", "permission": "admin"}, ("approval",)),
+    ("prod", {**FORK_PR, "source": "pr_head", "pr_approved": True}, ("fork",)),
+]
+
+
+@pytest.mark.parametrize(("env", "facts", "failing"), CODE_CASES)
+def test_code_problems(env: str, facts: dict[str, object], failing: tuple[str, ...]) -> None:
+    given = Facts(**{"permission": "write", **facts})  # type: ignore[arg-type]
+    problems = code_problems(request("deploy", env), ENVS[env], given)
+    assert tuple(rule for rule, _ in problems) == failing
+
+
+def test_code_problems_is_what_authorize_applies_to_promotions_too() -> None:
+    facts = Facts(permission="maintain", pr_state="open", pr_approved=True, source="branch")
+    decision = authorize(request("promote", "prod"), PROD, replace(facts, checks="success"))
+    assert isinstance(decision, Refused) and decision.rules == ("approval",)
+
+
+# (env, request ref, facts, phrases the refusal must contain)
+CODE_MESSAGES: list[tuple[str, str | None, dict[str, object], list[str]]] = [
+    (
+        "prod",
+        "feature/unreviewed",
+        {**APPROVED_PR, "source": "branch", "pr_head_sha": "def5678" + "0" * 33},
+        [
+            "`feature/unreviewed` (commit `abc1234`) is not this pull request's head "
+            "(`def5678`), and prod requires approval, which covers the head only",
+            "deploy the head (`/deploy prod`), or a commit on the default branch `main`",
+        ],
+    ),
+    (
+        "dev",
+        "abc1234",
+        {"source": "elsewhere"},
+        [
+            "Commit `abc1234` is not on any branch of acme/shop, so it may be a fork's code: "
+            "deploy it from its pull request",
+            "(`/deploy dev <branch>`; AutoStack looks at `main`, and a branch named",
+        ],
+    ),
+    (
+        "staging",
+        "pull/12/head",
+        {**OPEN_PR, "source": "elsewhere"},
+        [
+            "`pull/12/head` (commit `abc1234`) is not on any branch of acme/shop",
+            "looks at `main`, this pull request's branch, and a branch named in the command",
+        ],
+    ),
+    (
+        "prod",
+        None,
+        {"source": "branch", "default_branch": "trunk"},
+        ["Deploying to prod requires reviewed code: deploy a commit on the default branch `trunk`"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("env", "ref", "facts", "phrases"), CODE_MESSAGES)
+def test_code_refusals_say_why_and_what_would_pass(
+    env: str, ref: str | None, facts: dict[str, object], phrases: list[str]
+) -> None:
+    asked = DeployRequest("deploy", "acme/shop", "alice", env, SHA, ref)
+    given = Facts(**{"permission": "admin", "checks": "success", **facts})  # type: ignore[arg-type]
+    decision = authorize(asked, ENVS[env], given)
+    assert isinstance(decision, Refused)
+    for phrase in phrases:
+        assert phrase in decision.reason, (phrase, decision.reason)

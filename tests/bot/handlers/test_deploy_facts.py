@@ -12,6 +12,7 @@ import pytest
 from bot.adapters.clock import FakeClock
 from bot.ports import ChecksState
 from bot.store import Store
+from tests.bot.handlers.apprepo import AppRepository
 from tests.bot.handlers.commenting import comment
 from tests.bot.watch.harness import APP_REPO, Bot
 from tests.fakes.github import fake_sha
@@ -70,14 +71,16 @@ def test_prod_refuses_on_what_the_one_read_said(
     assert reads(world) == [("pull_facts", (APP_REPO, PR, True, True))]
 
 
-def test_a_named_commit_has_its_own_checks_read(world: Bot) -> None:
-    other = fake_sha("other")
-    world.github.set_branch(APP_REPO, "release", other)
+def test_a_named_commit_has_its_own_checks_read(world: Bot, tmp_path: Path) -> None:
+    app = AppRepository(tmp_path, world.github, APP_REPO)
+    other = app.commit("release")  # merged code: needs no approval, only its own checks
+    app.push("main")
     world.github.set_approved(APP_REPO, PR)
     world.github.set_checks(APP_REPO, fake_sha("head"), "success")  # the head's, not asked
     world.github.set_checks(APP_REPO, other, "failure")
-    answer = comment(world, "/deploy prod release")
+    answer = comment(world, "/deploy prod main")
     assert "refused" in answer.lower() and "failed" in answer.lower()
+    assert "approv" not in answer.lower()
     assert reads(world) == [
         ("pull_facts", (APP_REPO, PR, True, False)),
         ("checks_state", (APP_REPO, other)),
