@@ -31,6 +31,8 @@ def serve(settings: Settings, host: str, port: int, *, setup: bool = False) -> i
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+    # The watcher's scheduler logs every pass at INFO; its failures still show.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
         settings = setup_flow.with_stored_credentials(settings)
         if setup and setup_flow.needs_setup(settings):
             if not setup_web.serve_setup(settings, host, port):

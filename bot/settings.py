@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     delivery_retry_base_seconds: float = Field(default=2.0, gt=0)
     delivery_retry_cap_seconds: float = Field(default=900.0, gt=0)
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        """Absolute from the start: git and other child processes run in other folders
+        (the default ``./.autostack`` named a git helper no clone could find)."""
+        return value.expanduser().absolute()
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

@@ -182,7 +182,12 @@ class Testbed:
         self.sandbox_process = Child("autostack sandbox up", argv, env=clean_environment(), log=log)
         self.sandbox_process.start()
         wait_for_file(env_file, self.sandbox_process)
-        self.sandbox_env = read_env_file(env_file)
+        self.attach_sandbox()
+
+    def attach_sandbox(self) -> None:
+        """Act on the ``autostack sandbox up`` whose data dir is this testbed's, through its
+        ``autostack.env`` and its HTTP APIs only."""
+        self.sandbox_env = read_env_file(self.data_dir / ENV_FILE)
         self.github_url = self.sandbox_env["AUTOSTACK_GITHUB_API_URL"]
         self.argocd_url = self.sandbox_env["AUTOSTACK_ARGOCD_URL"]
         self._http = httpx.Client(base_url=self.github_url, timeout=60.0)

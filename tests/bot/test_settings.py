@@ -18,7 +18,8 @@ def test_defaults_follow_the_design(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert settings.github_api_url == "https://api.github.com"
     assert settings.github_url == "https://github.com"
     assert settings.public_url == "http://localhost:8000"
-    assert settings.data_dir == Path(".autostack")
+    # ./.autostack, made absolute at once: git runs its helpers from other folders.
+    assert settings.data_dir == tmp_path / ".autostack"
     assert (
         settings.database_url.get_secret_value()
         == f"sqlite:///{tmp_path / '.autostack' / 'autostack.db'}"

@@ -8,7 +8,6 @@ sandbox."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -28,11 +27,11 @@ import yaml
 from sandbox.testbed import Testbed
 from tests.e2e.conftest import APP_FILES
 from tests.ship.test_dockerfile import instructions
+from tests.support.ports import documented_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_VENV = ROOT / ".venv-image"
 DOCKER_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PORT_LOCK = Path(tempfile.gettempdir()) / "autostack-tests-port-8000.lock"
 
 
 def final_stage() -> list[tuple[str, str]]:
@@ -63,14 +62,6 @@ def resolve(argv: list[str], env: dict[str, str]) -> list[str]:
 
 
 @contextmanager
-def port_8000() -> Iterator[None]:
-    """The image and deploy/ listen on 8000 as shipped: one test at a time holds it."""
-    with PORT_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-@contextmanager
 def data_volume(uid: int) -> Iterator[Path]:
     """An empty volume owned by the image's user, as an emptyDir or a named volume is."""
     path = Path(tempfile.mkdtemp(prefix="autostack-volume-"))
@@ -85,7 +76,7 @@ def data_volume(uid: int) -> Iterator[Path]:
 def sandbox(tmp_path: Path) -> Iterator[Testbed]:
     bed = Testbed(tmp_path / "bed")
     bed._bot_port = 8000
-    with port_8000():
+    with documented_ports():
         try:
             bed.start_sandbox_process()
             bed.create_repo("shop", APP_FILES)  # not onboarded yet

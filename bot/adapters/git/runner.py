@@ -176,7 +176,9 @@ class GitRunner:
 
 
 def _install_askpass(directory: Path) -> Path:
-    """Write the askpass script once; it holds no secret, only where to find one."""
+    """Write the askpass script once; it holds no secret, only where to find one. Its path
+    is absolute: git runs it from inside the repositories, not from here."""
+    directory = directory.absolute()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "git-askpass.sh"
     if not path.is_file() or path.read_text() != ASKPASS_SCRIPT:
