@@ -672,3 +672,42 @@ class DriftRow(Base):
     issue_open: Mapped[bool] = mapped_column(Boolean, default=False)
     issue_digest: Mapped[str | None] = mapped_column(String(64))  # of the last body posted
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HandledCommentRow(Base):
+    """A comment command and the delivery that took it on. GitHub's comment id is the key:
+    another delivery of the same comment (the same signed body posted again under a new
+    delivery id) finds the row and does nothing, while the delivery that took it on may be
+    retried and finish its work."""
+
+    __tablename__ = "handled_comments"
+
+    comment_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    delivery_id: Mapped[str] = mapped_column(String(100))
+    repository: Mapped[str] = mapped_column(String(200))
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def claim_comment(
+    store: Store, comment_id: int, *, delivery_id: str, repository: str, now: datetime
+) -> str:
+    """Take comment ``comment_id`` on for ``delivery_id`` unless a delivery has already;
+    returns the delivery that holds it (``delivery_id`` itself when this one may go on).
+    Two deliveries claiming at once get the same answer: the insert that loses the race on
+    the key does nothing (SQLite's write lock, PostgreSQL's ``ON CONFLICT`` wait)."""
+    with store.write() as session:
+        insert = _insert_for(session)
+        session.execute(
+            insert(HandledCommentRow)
+            .values(
+                comment_id=comment_id,
+                delivery_id=delivery_id,
+                repository=repository,
+                handled_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        query = select(HandledCommentRow.delivery_id).where(
+            HandledCommentRow.comment_id == comment_id
+        )
+        return session.scalars(query).one()

@@ -3,10 +3,12 @@ authorize, then hand over to the deployment engine (or answer ``/status``)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from bot.core.commands import (
+    Command,
     Deploy,
     Ignore,
     Promote,
@@ -27,10 +29,12 @@ from bot.handlers.provenance import source_of
 from bot.ports import ChecksState, NotFound, PullFacts, PullInfo
 from bot.router import HandlerContext, Router
 from bot.services import Services
+from bot.store import claim_comment
 from generators.config import Environment, GitOpsConfig
 from generators.overlay import PLACEHOLDER_TAG
 
 router = Router()
+log = logging.getLogger(__name__)
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")  # images are tagged with the commit they were built from
 
 
@@ -53,6 +57,8 @@ def _handle(event: Event, ctx: HandlerContext, services: Services, body: str) ->
     )
     if isinstance(parsed, Ignore):
         return
+    if _handled_by_another_delivery(event, ctx, parsed):
+        return
     call = Call(event, ctx, services, config)
     services.github.react(call.repo, int(payload["comment"]["id"]), "eyes")
     if isinstance(parsed, Reply):
@@ -73,6 +79,43 @@ def _handle(event: Event, ctx: HandlerContext, services: Services, body: str) ->
         request_rollback(call, parsed)
     else:
         request_deploy(call, parsed)
+
+
+def _handled_by_another_delivery(
+    event: Event, ctx: HandlerContext, parsed: Command | Reply
+) -> bool:
+    """Whether another delivery of this very comment took it on already. A webhook's
+    signature covers its body, not its delivery id, so the same comment can arrive again
+    under a new one; the comment's id makes it the same command. The delivery that took it
+    on goes on when retried, and its effects are keyed by its delivery id."""
+    comment_id = int(event.payload["comment"]["id"])
+    owner = claim_comment(
+        ctx.store,
+        comment_id,
+        delivery_id=event.delivery_id,
+        repository=str(event.repository),
+        now=ctx.clock.now(),
+    )
+    if owner == event.delivery_id:
+        return False
+    log.info(
+        "delivery %s: comment %s was handled by delivery %s; duplicate ignored",
+        event.delivery_id,
+        comment_id,
+        owner,
+    )
+    ctx.audit.record(
+        "decision",
+        actor=event.sender or "unknown",
+        summary=f"duplicate comment ignored: comment {comment_id} in {event.repository} "
+        f"was handled by delivery {owner}",
+        delivery_id=event.delivery_id,
+        comment_id=comment_id,
+        handled_by=owner,
+    )
+    command = parsed.name if isinstance(parsed, Command) else "unparsed"
+    ctx.metrics.commands.labels(command=command, outcome="duplicate").inc()
+    return True
 
 
 class Call:
