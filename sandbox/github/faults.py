@@ -27,12 +27,15 @@ class FaultRule:
     every: int = 0
     latency_ms: int = 0
     retry_after: int = 60
+    caller: str = "*"  # "app": only the App's own calls (its JWT or installation tokens)
     id: int = 0
     matched: int = 0
     fired: int = 0
 
-    def matches_request(self, method: str, template: str, path: str) -> bool:
+    def matches_request(self, method: str, template: str, path: str, caller: str = "") -> bool:
         if self.kind == "webhook" or not fnmatch.fnmatchcase(method.upper(), self.method.upper()):
+            return False
+        if self.caller != "*" and caller != self.caller:
             return False
         return fnmatch.fnmatchcase(template, self.route) or fnmatch.fnmatchcase(path, self.route)
 
@@ -83,12 +86,15 @@ class Faults:
             if seed is not None:
                 self._rng.seed(seed)
 
-    def for_request(self, method: str, template: str, path: str) -> list[FaultRule]:
+    def for_request(
+        self, method: str, template: str, path: str, caller: str = ""
+    ) -> list[FaultRule]:
         with self._lock:
             return [
                 rule
                 for rule in self.rules
-                if rule.matches_request(method, template, path) and rule.should_fire(self._rng)
+                if rule.matches_request(method, template, path, caller)
+                and rule.should_fire(self._rng)
             ]
 
     def for_webhook(self, event: str) -> FaultRule | None:

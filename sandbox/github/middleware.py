@@ -5,6 +5,7 @@ latency, dropped connections) and the request log.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from typing import Any
@@ -63,7 +64,9 @@ class SandboxMiddleware:
         self, scope: dict[str, Any], receive: Any, reply: Any, raw_send: Any, template: str
     ) -> bool:
         """Apply matching faults; True when the connection was dropped."""
-        for rule in self.state.faults.for_request(scope["method"], template, scope["path"]):
+        caller = "app" if _is_app_call(scope) else "person"
+        rules = self.state.faults.for_request(scope["method"], template, scope["path"], caller)
+        for rule in rules:
             if rule.kind == "latency":
                 await asyncio.sleep(rule.latency_ms / 1000)
             elif rule.kind == "drop":
@@ -94,6 +97,21 @@ class SandboxMiddleware:
                 "at": self.state.clock(),
             }
         )
+
+
+def _is_app_call(scope: dict[str, Any]) -> bool:
+    """Whether the request carries the App's credentials: an installation token (``ghs_``,
+    as a token, a bearer or git's basic auth) or the App's JWT; people's tokens are
+    ``ghp_``."""
+    header = dict(scope.get("headers") or []).get(b"authorization", b"").decode(errors="ignore")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            credentials = base64.b64decode(credentials).decode().partition(":")[2]
+        except ValueError:
+            return False
+    credentials = credentials.strip()
+    return credentials.startswith("ghs_") or credentials.startswith("eyJ")
 
 
 def fault_response(
