@@ -10,13 +10,15 @@ result.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal
 
-from sqlalchemy import Table, func, select, text, update
+from sqlalchemy import ColumnElement, Row, Table, Text, cast, func, select, text, update
 from sqlalchemy.dialects import postgresql
 
 from bot.core.events import Event, IncomingDelivery
@@ -37,14 +39,31 @@ class Arrival:
     received_at: datetime
 
 
+def storable_text(value: str) -> bool:
+    """Whether both databases' text columns take ``value`` as it is: no NUL (PostgreSQL
+    refuses it) and no lone surrogate (it has no UTF-8 encoding, so no driver can send it)."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _fitting(value: str | None, column: str) -> str | None:
     length = DELIVERIES.c[column].type.length  # type: ignore[attr-defined]
-    return value if value is None or len(value) <= length else None
+    if value is None or (len(value) <= length and storable_text(value)):
+        return value
+    return None
 
 
 def _row(arrival: Arrival) -> dict[str, Any]:
-    """The row for an arrival. Summary fields that do not fit their column are left empty
-    (the payload keeps them): one odd delivery must not fail the others in its batch."""
+    """The row for an arrival. Summary fields that do not fit their column, or that its
+    text cannot hold, are left empty (the payload keeps them): one odd delivery must not
+    fail the others in its batch."""
     incoming, now = arrival.delivery, arrival.received_at
     installation_id = incoming.installation_id
     if installation_id is not None and not INT64_MIN <= installation_id <= INT64_MAX:
@@ -63,6 +82,16 @@ def _row(arrival: Arrival) -> dict[str, Any]:
     )
 
 
+def storable_error(error: str) -> str:
+    """An error message as a text column (and a log line) takes it: a message may quote the
+    payload, and a NUL or a lone surrogate there would fail the very write that records the
+    failure."""
+    if storable_text(error):
+        return error
+    readable = error.encode("utf-8", "backslashreplace").decode("utf-8")
+    return readable.replace("\x00", "\\x00")
+
+
 def first_copies(delivery_ids: Sequence[str], inserted: set[str]) -> list[bool]:
     """Per delivery id, whether it is new: inserted now, and not an earlier copy's id."""
     seen: set[str] = set()
@@ -73,16 +102,25 @@ def first_copies(delivery_ids: Sequence[str], inserted: set[str]) -> list[bool]:
     return verdicts
 
 
+class PayloadUnreadable(ValueError):
+    """A stored payload that does not decode (say, nested deeper than Python's recursion
+    limit): handling the delivery can never succeed, so it is dead-lettered."""
+
+
 @dataclass(frozen=True)
 class Delivery:
-    """A stored delivery as a plain value, safe to pass between threads."""
+    """A stored delivery as a plain value, safe to pass between threads.
+
+    The payload is kept as the stored text and decoded on first use (``payload``), so that
+    reading, listing and claiming a delivery never fail on what its payload holds.
+    """
 
     delivery_id: str
     event: str
     action: str | None
     installation_id: int | None
     repository: str | None
-    payload: dict[str, Any] = field(repr=False)
+    payload_text: str = field(repr=False)
     received_at: datetime
     state: str
     attempts: int
@@ -91,6 +129,19 @@ class Delivery:
     next_attempt_at: datetime
     last_error: str | None
     finished_at: datetime | None
+
+    @cached_property
+    def payload(self) -> dict[str, Any]:
+        """The decoded payload; ``PayloadUnreadable`` when it does not decode."""
+        try:
+            payload = json.loads(self.payload_text)
+        except (ValueError, RecursionError) as exc:
+            raise PayloadUnreadable(
+                f"stored payload does not decode: {type(exc).__name__}"
+            ) from None
+        if not isinstance(payload, dict):
+            raise PayloadUnreadable("stored payload is not a JSON object")
+        return payload
 
     def to_event(self) -> Event:
         return Event(
@@ -104,8 +155,22 @@ class Delivery:
         )
 
 
-def _value(row: DeliveryRow) -> Delivery:
-    return Delivery(**{name: getattr(row, name) for name in Delivery.__dataclass_fields__})
+def _columns() -> list[ColumnElement[Any]]:
+    """A delivery's columns, its payload as the stored text: neither the database driver nor
+    SQLAlchemy decodes it, so no payload can make a read fail."""
+    return [
+        cast(DELIVERIES.c.payload, Text).label("payload_text")
+        if name == "payload_text"
+        else DELIVERIES.c[name]
+        for name in Delivery.__dataclass_fields__
+    ]
+
+
+DELIVERY_COLUMNS = _columns()
+
+
+def _value(row: Row[Any]) -> Delivery:
+    return Delivery(**row._mapping)
 
 
 def backoff_seconds(
@@ -246,15 +311,16 @@ class DeliveryQueue:
                         lease_owner=worker_id,
                         lease_expires_at=now + lease,
                     )
-                    .returning(D)
+                    .returning(*DELIVERY_COLUMNS)
                     .execution_options(synchronize_session=False)
                 )
-                if (row := session.scalars(claim).first()) is not None:
+                if (row := session.execute(claim).first()) is not None:
                     return _value(row)
             return None
 
     def complete(self, delivery: Delivery, now: datetime, *, note: str | None = None) -> bool:
         """Mark done; ``False`` if the lease was lost to another worker (nothing changed)."""
+        note = None if note is None else storable_error(note[:ERROR_TEXT_LIMIT])
         return self._finish(
             delivery, state="done", finished_at=now, lease_expires_at=None, last_error=note
         )
@@ -272,7 +338,7 @@ class DeliveryQueue:
 
         Returns the new state, or ``None`` if the lease was lost (nothing changed).
         """
-        error = error[:ERROR_TEXT_LIMIT]
+        error = storable_error(error[:ERROR_TEXT_LIMIT])
         if permanent or delivery.attempts >= self.max_attempts:
             ok = self._finish(
                 delivery, state="dead", finished_at=now, lease_expires_at=None, last_error=error
@@ -319,17 +385,18 @@ class DeliveryQueue:
             return "not_found" if session.get(D, delivery_id) is None else "not_retryable"
 
     def get(self, delivery_id: str) -> Delivery | None:
+        query = select(*DELIVERY_COLUMNS).where(DELIVERIES.c.delivery_id == delivery_id)
         with self._store.read() as session:
-            row = session.get(DeliveryRow, delivery_id)
+            row = session.execute(query).first()
             return None if row is None else _value(row)
 
     def list(self, failed_only: bool = False, limit: int = 100) -> Sequence[Delivery]:
         """Newest first; ``failed_only`` keeps those awaiting a retry and the dead letters."""
-        query = select(DeliveryRow).order_by(DeliveryRow.received_at.desc()).limit(limit)
+        query = select(*DELIVERY_COLUMNS).order_by(DELIVERIES.c.received_at.desc()).limit(limit)
         if failed_only:
-            query = query.where(DeliveryRow.state.in_(("failed", "dead")))
+            query = query.where(DELIVERIES.c.state.in_(("failed", "dead")))
         with self._store.read() as session:
-            return [_value(row) for row in session.scalars(query)]
+            return [_value(row) for row in session.execute(query)]
 
     def depth(self) -> int:
         """Deliveries waiting to be processed (queued or awaiting a retry)."""

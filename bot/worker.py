@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from bot.core.errors import PermanentError, TransientError, UserError
-from bot.queue import Delivery, DeliveryQueue
+from bot.queue import Delivery, DeliveryQueue, PayloadUnreadable, storable_error
 from bot.router import HandlerContext, Router
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,16 @@ class Worker:
             handled = self.router.dispatch(delivery.to_event(), self.context)
         except TransientError as exc:
             return self._fail(delivery, exc, permanent=False, retry_after=exc.retry_after)
-        except PermanentError as exc:
+        except (PermanentError, PayloadUnreadable) as exc:
+            return self._fail(delivery, exc, permanent=True)
+        except RecursionError as exc:
+            # The same payload recurses as deep on every attempt: retrying cannot help.
             return self._fail(delivery, exc, permanent=True)
         except UserError as exc:
             # The handler should have answered the user; the delivery itself is finished.
-            log.info("delivery %s: user error: %s", delivery.delivery_id, exc)
-            return self._complete(delivery, "user_error", note=f"user error: {exc}")
+            note = storable_error(f"user error: {exc}")
+            log.info("delivery %s: %s", delivery.delivery_id, note)
+            return self._complete(delivery, "user_error", note=note)
         except Exception as exc:
             # A bug or an unmapped upstream failure: retried (bounded), then dead-lettered.
             log.exception("delivery %s: unexpected error in a handler", delivery.delivery_id)
@@ -97,7 +101,7 @@ class Worker:
         permanent: bool,
         retry_after: float | None = None,
     ) -> str:
-        error = f"{type(exc).__name__}: {exc}"
+        error = storable_error(f"{type(exc).__name__}: {exc}")
         state = self.queue.fail(
             delivery,
             error,
