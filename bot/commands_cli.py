@@ -10,6 +10,7 @@ import logging
 import sys
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import setup_flow, setup_web
 from bot.adapters.clock import SystemClock
@@ -57,19 +58,34 @@ def deliveries(settings: Settings, failed: bool) -> int:
     """List recent deliveries (only those awaiting retry or dead with ``failed``)."""
     store = _open(settings)
     try:
+        # Payloads are not decoded here: a row whose payload never decodes is listed too.
         rows = DeliveryQueue(store).list(failed_only=failed)
+    except (SQLAlchemyError, ValueError) as exc:
+        print(f"cannot read the deliveries: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     finally:
         store.dispose()
     if not rows:
         print("no failed deliveries" if failed else "no deliveries")
         return 0
+
+    def shown(text: str) -> str:
+        # Stored text comes from senders: control characters (a terminal's escape sequences)
+        # and lone surrogates (which stdout cannot encode) are printed escaped.
+        if text.isprintable():
+            return text
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
     print(f"{'DELIVERY':38} {'EVENT':28} {'STATE':7} {'TRIES':>5}  RECEIVED / LAST ERROR")
     for row in rows:
-        event = f"{row.event}.{row.action}" if row.action else row.event
+        event = shown(f"{row.event}.{row.action}" if row.action else row.event)
         received = row.received_at.strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{row.delivery_id:38} {event:28} {row.state:7} {row.attempts:>5}  {received}")
-        if row.last_error:
-            print(f"{'':38} {row.last_error.splitlines()[0][:160]}")
+        print(
+            f"{shown(row.delivery_id):38} {event:28} {shown(row.state):7} {row.attempts:>5}  "
+            f"{received}"
+        )
+        if first_line := (row.last_error or "").strip().splitlines()[:1]:
+            print(f"{'':38} {shown(first_line[0][:160])}")
     return 0
 
 
