@@ -6,14 +6,27 @@ it from the app directory. Unknown keys and wrong types are one-line errors nami
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
+from generators import yamlio
 from generators.errors import GeneratorError
+from generators.gitops import QUANTITY
 from generators.model import AppConfig, Resources
 from generators.naming import validate_app_name
-from generators.yamlio import YAMLError, safe_load
 
 APP_CONFIG_FILE = ".github/autostack.yml"
+# Bounds on what the file may hold, far above any real use: each value ends up in a
+# manifest, a Dockerfile or a message, and none of those should grow with an attacker.
+MAX_PATH = 1024  # health_path, path
+MAX_QUANTITY = 32  # a resource amount: "250m", "1.5Gi"
+MAX_ARGS = 64  # words of command and migrate
+MAX_ARG = 4096  # one word of a command
+MAX_ENV = 256  # variables
+MAX_ENV_VALUE = 8192  # one variable's value
+MAX_REPLICAS = 1000
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 60
 _RESOURCE_KEYS = {
     ("requests", "cpu"): "cpu_request",
     ("requests", "memory"): "memory_request",
@@ -36,10 +49,7 @@ _KEYS = (
 
 
 def parse_app_config(text: str, path: str = APP_CONFIG_FILE) -> AppConfig:
-    try:
-        data = safe_load(text)
-    except YAMLError as exc:
-        raise GeneratorError(path, f"malformed YAML: {' '.join(str(exc).split())[:200]}") from exc
+    data = yamlio.load(text, path)
     if data is None:
         return AppConfig()
     if not isinstance(data, dict):
@@ -65,7 +75,20 @@ def parse_app_config(text: str, path: str = APP_CONFIG_FILE) -> AppConfig:
 
 def _typed(value: Any, kind: type, key: str, path: str) -> Any:
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise GeneratorError(path, f"{key}: must be a {kind.__name__}, got {value!r}")
+        raise GeneratorError(path, f"{key}: must be a {kind.__name__}, got {_shown(value)}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut short: a value may be huge, or a structure of shared parts."""
+    return _SHOWN.repr(value)
+
+
+def _bounded(value: str, limit: int, key: str, path: str) -> str:
+    if len(value) > limit:
+        raise GeneratorError(path, f"{key}: is longer than {limit} characters")
+    if "\0" in value:
+        raise GeneratorError(path, f"{key}: contains a NUL character")
     return value
 
 
@@ -81,18 +104,22 @@ def _port(value: Any, path: str) -> int | None:
 def _health_path(value: Any, path: str) -> str | None:
     if value is None:
         return None
-    text = _typed(value, str, "health_path", path)
+    text = _bounded(_typed(value, str, "health_path", path), MAX_PATH, "health_path", path)
     if not text.startswith("/") or any(c.isspace() for c in text):
-        raise GeneratorError(path, f"health_path: {text!r} must be a URL path such as /healthz")
+        raise GeneratorError(
+            path, f"health_path: {_shown(text)} must be a URL path such as /healthz"
+        )
     return str(text)
 
 
 def _subdir(value: Any, path: str) -> str | None:
     if value is None:
         return None
-    text = _typed(value, str, "path", path).strip("/")
+    text = _bounded(_typed(value, str, "path", path), MAX_PATH, "path", path).strip("/")
     if not text or ".." in text.split("/") or "\n" in text:
-        raise GeneratorError(path, f"path: {value!r} must be a subdirectory of the repository")
+        raise GeneratorError(
+            path, f"path: {_shown(value)} must be a subdirectory of the repository"
+        )
     return str(text)
 
 
@@ -103,20 +130,29 @@ def _argv(value: Any, key: str, path: str) -> tuple[str, ...] | None:
         value = value.split()
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise GeneratorError(path, f"{key}: must be a list of strings (exec form) or a string")
-    return tuple(value)
+    if len(value) > MAX_ARGS:
+        raise GeneratorError(path, f"{key}: has more than {MAX_ARGS} words")
+    return tuple(_bounded(word, MAX_ARG, key, path) for word in value)
 
 
 def _replicas(value: Any, path: str) -> dict[str, int]:
     if value is None:
         return {}
-    if isinstance(value, int) and not isinstance(value, bool):
-        return {"*": value}
-    if isinstance(value, dict) and all(
-        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
-        for k, v in value.items()
+    counts = {"*": value} if not isinstance(value, dict) else value
+    if all(
+        isinstance(k, str)
+        and len(k) <= 63
+        and isinstance(v, int)
+        and not isinstance(v, bool)
+        and 0 <= v <= MAX_REPLICAS
+        for k, v in counts.items()
     ):
-        return dict(value)
-    raise GeneratorError(path, "replicas: must be a number or a map of environment to number")
+        return dict(counts)
+    raise GeneratorError(
+        path,
+        f"replicas: must be a number from 0 to {MAX_REPLICAS} "
+        "or a map of environment to such a number",
+    )
 
 
 def _resources(value: Any, path: str) -> Resources | None:
@@ -132,7 +168,7 @@ def _resources(value: Any, path: str) -> Resources | None:
             field = _RESOURCE_KEYS.get((group, key))
             if field is None:
                 raise GeneratorError(path, f"resources.{group}.{key}: unknown resource")
-            fields[field] = str(amount)
+            fields[field] = _quantity(amount, f"resources.{group}.{key}", path)
     return Resources(**fields)
 
 
@@ -141,11 +177,30 @@ def _env(value: Any, path: str) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise GeneratorError(path, "env: must be a mapping of NAME: value")
+    if len(value) > MAX_ENV:
+        raise GeneratorError(path, f"env: has more than {MAX_ENV} variables")
     out: dict[str, str] = {}
     for key, item in value.items():
-        if not isinstance(key, str) or not key.replace("_", "a").isalnum() or key[0].isdigit():
-            raise GeneratorError(path, f"env: {key!r} is not a valid variable name")
-        if isinstance(item, dict | list) or item is None:
+        if (
+            not isinstance(key, str)
+            or not key.isascii()
+            or not key.replace("_", "a").isalnum()
+            or key[0].isdigit()
+            or len(key) > 253
+        ):
+            raise GeneratorError(path, f"env: {_shown(key)} is not a valid variable name")
+        if not isinstance(item, str | int | float | bool):
             raise GeneratorError(path, f"env.{key}: must be a plain value")
-        out[key] = str(item).lower() if isinstance(item, bool) else str(item)
+        text = str(item).lower() if isinstance(item, bool) else str(item)
+        out[key] = _bounded(text, MAX_ENV_VALUE, f"env.{key}", path)
     return out
+
+
+def _quantity(amount: Any, key: str, path: str) -> str:
+    """A Kubernetes quantity such as ``250m`` or ``1Gi``, from a string or a number."""
+    if isinstance(amount, bool) or not isinstance(amount, str | int | float):
+        raise GeneratorError(path, f"{key}: must be a quantity such as 250m, got {_shown(amount)}")
+    text = _bounded(str(amount), MAX_QUANTITY, key, path)
+    if not QUANTITY.match(text):
+        raise GeneratorError(path, f"{key}: {text!r} is not a Kubernetes quantity")
+    return text

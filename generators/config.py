@@ -11,13 +11,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from generators import yamlio
 from generators.errors import GeneratorError
-from generators.yamlio import YAMLError, safe_load
 
 CONFIG_FILE = "autostack.yaml"
 PERMISSIONS = ("read", "triage", "write", "maintain", "admin")  # GitHub's, weakest first
 LANDINGS = ("pr", "auto-merge", "direct")
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+MAX_SETTING = 2048  # characters of a string setting (URLs, branch and class names)
+MAX_REPLICAS = 1000
+MAX_TIMEOUT_MINUTES = 7 * 24 * 60
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -110,10 +114,7 @@ def overlay_dir(app: str, env: str) -> str:
 
 def parse_config(text: str, path: str = CONFIG_FILE) -> GitOpsConfig:
     """Parse and validate ``autostack.yaml`` text."""
-    try:
-        data = safe_load(text)
-    except YAMLError as exc:
-        raise GeneratorError(path, f"malformed YAML: {_first_line(exc)}") from exc
+    data = yamlio.load(text, path)
     if not isinstance(data, dict):
         raise GeneratorError(path, "must be a mapping with 'repo_url' and 'environments'")
     known = {"version", "repo_url", "default_branch", "argocd", "ingress", "environments"}
@@ -128,11 +129,13 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> GitOpsConfig:
     else:
         raise GeneratorError(path, "environments: must be a non-empty list")
     check_environment_names(environments, path)
+    argocd_namespace = _str(argocd, "namespace", path, "argocd.") or "argocd"
+    check_argocd_namespace(argocd_namespace, environments, path)
     return GitOpsConfig(
         repo_url=repo_url or "",
         environments=environments,
         default_branch=_str(data, "default_branch", path) or "main",
-        argocd_namespace=_str(argocd, "namespace", path, "argocd.") or "argocd",
+        argocd_namespace=argocd_namespace,
         destination_server=_str(argocd, "destination_server", path, "argocd.")
         or "https://kubernetes.default.svc",
         ingress_domain=_str(ingress, "domain", path, "ingress."),
@@ -159,6 +162,24 @@ def check_environment_names(environments: tuple[Environment, ...], path: str) ->
             )
 
 
+def check_argocd_namespace(
+    namespace: str, environments: tuple[Environment, ...], path: str
+) -> None:
+    """Argo CD's namespace holds its repository credentials and every Application: it must
+    be a plain namespace name that no environment's AppProject admits as a destination."""
+    if not DNS_LABEL.match(namespace):
+        raise GeneratorError(
+            path, f"argocd.namespace: {namespace[:80]!r} is not a namespace name (DNS label)"
+        )
+    for env in environments:
+        if namespace.endswith(f"-{env.name}"):
+            raise GeneratorError(
+                path,
+                f"argocd.namespace: {namespace!r} ends with '-{env.name}', so the "
+                f"{env.name!r} project would let apps deploy into Argo CD's namespace",
+            )
+
+
 def _environment(item: object, index: int, path: str) -> Environment:
     where = f"environments[{index}]"
     if not isinstance(item, dict):
@@ -176,7 +197,7 @@ def _environment(item: object, index: int, path: str) -> Environment:
             kind = type(default).__name__
             raise GeneratorError(path, f"{where}.{key}: must be {kind}, got {value!r}")
         values[key] = value
-    unknown = sorted(set(item) - set(vars(defaults)))
+    unknown = sorted(str(key) for key in set(item) - set(vars(defaults)))
     if unknown:
         raise GeneratorError(path, f"{where}: unknown key {unknown[0]!r}")
     env = Environment(**{**vars(defaults), **values})
@@ -186,8 +207,12 @@ def _environment(item: object, index: int, path: str) -> Environment:
         )
     if env.landing not in LANDINGS:
         raise GeneratorError(path, f"{where}.landing: must be one of {', '.join(LANDINGS)}")
-    if env.timeout_minutes <= 0 or env.replicas < 0:
-        raise GeneratorError(path, f"{where}: timeout_minutes and replicas must be positive")
+    if not 0 < env.timeout_minutes <= MAX_TIMEOUT_MINUTES:
+        raise GeneratorError(
+            path, f"{where}.timeout_minutes: must be from 1 to {MAX_TIMEOUT_MINUTES}"
+        )
+    if not 0 <= env.replicas <= MAX_REPLICAS:
+        raise GeneratorError(path, f"{where}.replicas: must be from 0 to {MAX_REPLICAS}")
     return env
 
 
@@ -208,8 +233,9 @@ def _str(
         return None
     if not isinstance(value, str) or not value.strip():
         raise GeneratorError(path, f"{prefix}{key}: must be a non-empty string")
+    if len(value) > MAX_SETTING or _CONTROL.search(value):
+        raise GeneratorError(
+            path,
+            f"{prefix}{key}: must be one line of at most {MAX_SETTING} characters",
+        )
     return value
-
-
-def _first_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200]

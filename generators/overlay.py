@@ -184,10 +184,7 @@ def components(text: str, path: str = OVERLAY_FILE) -> tuple[str, ...]:
 
 def load_plain(text: str, path: str = OVERLAY_FILE) -> dict[str, Any]:
     """Load an overlay for reading only (LibYAML: no comments kept, far faster)."""
-    try:
-        data = yamlio.safe_load(text)
-    except yamlio.YAMLError as exc:
-        raise GeneratorError(path, f"malformed YAML: {_one_line(exc)}") from exc
+    data = yamlio.load(text, path)
     if not isinstance(data, dict):
         raise GeneratorError(path, "must be a Kustomization mapping")
     return data
@@ -195,10 +192,9 @@ def load_plain(text: str, path: str = OVERLAY_FILE) -> dict[str, Any]:
 
 def load_round_trip(text: str, path: str = OVERLAY_FILE) -> CommentedMap:
     """Load an overlay for editing; a non-mapping or malformed file is a GeneratorError."""
-    try:
-        data = _round_trip_yaml(text).load(text)
-    except YAMLError as exc:
-        raise GeneratorError(path, f"malformed YAML: {_one_line(exc)}") from exc
+    loader = yamlio.round_trip_yaml()
+    loader.preserve_quotes = True  # so that the dump writes each scalar as it was quoted
+    data = yamlio.round_trip_load(text, path, loader)
     if not isinstance(data, CommentedMap):
         raise GeneratorError(path, "must be a Kustomization mapping")
     return data
@@ -216,8 +212,10 @@ def _round_trip_yaml(text: str) -> YAML:
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap a user's long lines
     try:
-        _, indent, offset = load_yaml_guess_indent(text)
-    except YAMLError:
+        # Guessing loads the text once more: bounded like every load of a user's YAML.
+        yamlio.check_size(text)
+        _, indent, offset = load_yaml_guess_indent(text, yaml=yamlio.round_trip_yaml())
+    except (YAMLError, yamlio.YAMLError, ValueError):
         indent, offset = None, None
     if indent is not None and offset is not None:
         yaml.indent(mapping=max(2, indent - offset), sequence=indent, offset=offset)
@@ -227,10 +225,7 @@ def _round_trip_yaml(text: str) -> YAML:
 
 
 def _compose(text: str, path: str) -> MappingNode:
-    try:
-        root = YAML().compose(text)
-    except YAMLError as exc:
-        raise GeneratorError(path, f"malformed YAML: {_one_line(exc)}") from exc
+    root = yamlio.round_trip_compose(text, path)
     if not isinstance(root, MappingNode):
         raise GeneratorError(path, "must be a Kustomization mapping")
     return root
@@ -305,7 +300,3 @@ def _reads_back(value: str) -> bool:
         if loaded != {"k": value}:
             return False
     return True
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from generators import changeset, tools
+from generators import changeset, tools, yamlio
 from generators.config import Environment, GitOpsConfig, app_namespace, overlay_dir
 from generators.gitops import application, production_environment
 from generators.model import AppSpec
@@ -34,7 +34,8 @@ COMMIT_MESSAGE = "Add AutoStack itself as an app\n\nCreated by `autostack init -
 
 def deploy_image() -> tuple[str, str]:
     """The image repository and tag of ``deploy/kustomization.yaml``: one place to bump."""
-    data = yaml.safe_load((DEPLOY_DIR / "kustomization.yaml").read_text(encoding="utf-8"))
+    path = DEPLOY_DIR / "kustomization.yaml"
+    data = yamlio.load(path.read_text(encoding="utf-8"), str(path))
     (entry,) = [i for i in data["images"] if i["name"] == APP]
     return str(entry["newName"]), str(entry["newTag"])
 

@@ -9,6 +9,7 @@ from generators.config import (
     DEFAULT_ENVIRONMENTS,
     Environment,
     GitOpsConfig,
+    check_argocd_namespace,
     check_environment_names,
     project_name,
 )
@@ -35,6 +36,7 @@ def skeleton_files(
     if not environments:
         raise GeneratorError("environments", "at least one environment is needed")
     check_environment_names(tuple(environments), "environments")
+    check_argocd_namespace(argocd_namespace, tuple(environments), "argocd_namespace")
     config = GitOpsConfig(
         repo_url=repo_url,
         environments=tuple(environments),

@@ -8,9 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
+from generators import yamlio
 from generators.detect import register
 from generators.detect.versions import resolve
 from generators.errors import GeneratorError
@@ -222,12 +220,9 @@ def _properties(text: str) -> dict[str, str]:
 
 
 def _yaml_settings(tree: SourceTree, rel: str) -> dict[str, str]:
-    try:
-        # The first document is the default profile; later ones are profile-specific.
-        docs = list(YAML(typ="safe").load_all(tree.read_text(rel)))
-    except YAMLError as exc:
-        problem = str(exc).splitlines()[0]
-        raise GeneratorError(tree.display(rel), f"malformed YAML: {problem}") from exc
+    # The first document is the default profile; later ones are profile-specific. Spring
+    # reads YAML 1.1 (SnakeYAML), as PyYAML does.
+    docs = yamlio.load_all(tree.read_text(rel), tree.display(rel))
     flat: dict[str, str] = {}
     if docs and isinstance(docs[0], dict):
         _flatten(docs[0], "", flat)
