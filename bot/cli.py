@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -18,8 +19,33 @@ app = typer.Typer(
     help="Deploy apps from GitHub to Kubernetes through GitOps and Argo CD.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+    add_completion=True,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"autostack {version('autostack')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            fail("the autostack distribution is not installed (pip install -e .)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the installed version and exit.",
+    ),
+) -> None:
+    """Deploy apps from GitHub to Kubernetes through GitOps and Argo CD."""
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -201,7 +227,24 @@ def demo(
     raise typer.Exit(demo_module.run(keep=keep, out=typer.echo))
 
 
+_SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _explicit_completion_shell(argv: list[str]) -> bool:
+    """Whether ``--show-completion``/``--install-completion`` is followed by a shell name."""
+    for flag in ("--show-completion", "--install-completion"):
+        if flag in argv:
+            following = argv[argv.index(flag) + 1 : argv.index(flag) + 2]
+            return following != [] and following[0] in _SHELLS
+    return False
+
+
 def main() -> None:
+    # typer detects the shell from the parent process, which is wrong when a script or
+    # `make` generates the completion for another shell; typer's switch for taking the
+    # shell from the command line instead is this variable, set only when one is named.
+    if _explicit_completion_shell(sys.argv[1:]):
+        os.environ["_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION"] = "1"
     try:
         app()
     except KeyboardInterrupt:
