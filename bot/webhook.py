@@ -1,25 +1,28 @@
 """``POST /webhooks/github``: read the raw body, verify, parse, store, acknowledge.
 
 It fails closed and never answers 500 for bad input: 413 for an oversized body, 401 for a
-missing or wrong signature (nothing stored), 400 for missing headers or bad JSON. Deliveries
-that arrive together are committed together (group commit), and each is answered once its
-row is committed: 202 with no body, 200 for a duplicate, or 503 when the batch could not be
-stored.
+missing or wrong signature (nothing stored), 400 for missing headers, bad JSON, or a body
+that nests too deep or cannot be stored as received. Deliveries that arrive together are
+committed together (group commit), and each is answered once its row is committed: 202 with
+no body, 200 for a duplicate, or 503 when the batch could not be stored. A delivery the
+database refuses alone is answered 400 alone: it never fails the others in its batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError, StatementError
 from starlette.types import Receive, Scope, Send
 
 from bot.adapters.clock import Clock
@@ -28,23 +31,34 @@ from bot.core.events import (
     EVENT_HEADER,
     BadDelivery,
     IncomingDelivery,
+    JSONText,
     parse_delivery,
 )
 from bot.core.signatures import SIGNATURE_HEADER, SignatureError, verify_signature
 from bot.metrics import Metrics
-from bot.queue import Arrival, DeliveryQueue
+from bot.queue import Arrival, DeliveryQueue, storable_text
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+# GitHub's payloads nest five to seven levels; Python's own JSON decoder, which reads the
+# stored payload back, gives up near a thousand.
+MAX_NESTING = 64
 MAX_BATCH = 256
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/github"
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Waiter = tuple[Item, "asyncio.Future[Result]"]
+Stored = bool | Exception
+"""Per arrival: whether it is new, or why it alone could not be stored."""
 
 
 class IngestClosed(Exception):
     """The bot is shutting down and stores no more deliveries."""
+
+
+class Unstorable(Exception):
+    """The database refused this delivery alone (a value it cannot hold); the others of its
+    batch were stored."""
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -138,7 +152,7 @@ class Ingest:
     metrics: Metrics
     webhook_secret: SecretStr | None
     on_accepted: Callable[[int], None] = lambda count: None
-    _commits: GroupCommit[Arrival, bool] = field(init=False, repr=False)
+    _commits: GroupCommit[Arrival, Stored] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._commits = GroupCommit(self._store)
@@ -147,8 +161,12 @@ class Ingest:
         return self.webhook_secret.get_secret_value().encode() if self.webhook_secret else b""
 
     async def accept(self, delivery: IncomingDelivery) -> bool:
-        """Store the delivery, returning once it is committed; ``False`` for a duplicate."""
-        return await self._commits.submit(Arrival(delivery, self.clock.now()))
+        """Store the delivery, returning once it is committed; ``False`` for a duplicate,
+        ``Unstorable`` when the database refused it alone."""
+        stored = await self._commits.submit(Arrival(delivery, self.clock.now()))
+        if isinstance(stored, Exception):
+            raise Unstorable(type(stored).__name__) from stored
+        return stored
 
     async def close(self, timeout: float = 10.0) -> None:
         """At shutdown: store what has arrived, refuse what comes later (503)."""
@@ -159,18 +177,44 @@ class Ingest:
         """Deliveries received and waiting for the next batch."""
         return self._commits.waiting
 
-    def _store(self, arrivals: list[Arrival]) -> list[bool]:
+    def _store(self, arrivals: list[Arrival]) -> list[Stored]:
         try:
-            verdicts = self.queue.enqueue_batch(arrivals)
+            verdicts = self._write_apart(arrivals)
         except SQLAlchemyError:
             log.exception("webhook: cannot store a batch of %d deliveries", len(arrivals))
             raise
-        if new := sum(verdicts):
+        if new := sum(verdict is True for verdict in verdicts):
             try:
                 self.on_accepted(new)
             except Exception:  # the rows are committed; workers still find them when idle
                 log.exception("webhook: cannot wake the workers")
         return verdicts
+
+    def _write_apart(self, arrivals: list[Arrival]) -> list[Stored]:
+        """Write the batch; if a value in it cannot be sent or stored, write its halves
+        apart, down to the one delivery that fails, which alone gets its error."""
+        try:
+            return list(self.queue.enqueue_batch(arrivals))
+        except Exception as exc:
+            if not _about_a_value(exc):
+                raise  # the database itself (locked, unreachable, full), or a bug
+            if len(arrivals) == 1:
+                log.warning(
+                    "webhook: delivery %s cannot be stored: %s",
+                    arrivals[0].delivery.delivery_id,
+                    type(exc).__name__,
+                )
+                return [exc]
+        half = len(arrivals) // 2
+        return self._write_apart(arrivals[:half]) + self._write_apart(arrivals[half:])
+
+
+def _about_a_value(exc: Exception) -> bool:
+    """Whether ``exc`` says a value could not be sent (encoded, bound) or stored, rather
+    than that the database failed: only then may one delivery of a batch be to blame."""
+    if isinstance(exc, DBAPIError):
+        return isinstance(exc, DataError)
+    return isinstance(exc, (StatementError, ValueError, TypeError, OverflowError))
 
 
 class BodyTooLarge(Exception):
@@ -189,6 +233,98 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+# What gives a JSON text its nesting, once escapes are out: brackets (as "(" and ")") and
+# the quotes around strings, inside which brackets do not count.
+_MARKS = bytes.maketrans(b"[{]}", b"(())")
+_NOT_MARKS = bytes(set(range(256)) - set(b'[]{}"'))
+# Regular expressions that start with a backslash find it with memchr: far faster than
+# bytes.replace or "in" with a needle of several bytes, which compare at each position.
+_QUOTING_ESCAPE = re.compile(rb'\\[\\"]')
+_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]")
+_ESCAPE = re.compile(rb"\\(?:u([dD][89a-fA-F][0-9a-fA-F]{2})|.)")
+_LOW_SURROGATE = 0xDC00
+
+
+def json_text_problem(body: bytes, max_nesting: int) -> str | None:
+    """Why the (valid, UTF-8) JSON text ``body`` cannot be stored and read back, or ``None``:
+    it nests arrays and objects more than ``max_nesting`` deep (Python's decoders recurse
+    once a level, so a deep payload fails wherever it is read), or it escapes a lone UTF-16
+    surrogate (a string holding one has no UTF-8 form, which git, HTTP and PostgreSQL need).
+
+    It runs on every delivery, so it is a few passes of C-speed bytes methods rather than a
+    loop over the bytes: take escaped quotes and backslashes out, keep only brackets and
+    quotes (a tenth of a GitHub payload), drop what is inside strings, then strip innermost
+    ``()`` pairs once a level.
+    """
+    if b"\\" in body:
+        if _SURROGATE_HINT.search(body) is not None and _lone_surrogate(body):
+            return "body has a lone surrogate escape (\\ud800-\\udfff), which is not Unicode"
+        # Left to right, as JSON reads escapes: the backslash of any other escape is dropped
+        # below, and the character after it is neither a bracket nor a quote.
+        body = _QUOTING_ESCAPE.sub(b"", body)
+    marks = body.translate(_MARKS, _NOT_MARKS)
+    if b'"' in marks:
+        # Two quotes in a row end one string and start the next, or make an empty one; either
+        # way no bracket stands between them. Quotes left enclose brackets, taken out here.
+        marks = marks.replace(b'""', b"")
+        if b'"' in marks:
+            marks = b"".join(marks.split(b'"')[::2])
+    for _ in range(max_nesting):
+        if not marks:
+            return None
+        marks = marks.replace(b"()", b"")
+    if marks:
+        return f"body nests arrays and objects more than {max_nesting} deep"
+    return None
+
+
+def _lone_surrogate(body: bytes) -> bool:
+    """Whether an escape ``\ud800``-``\udfff`` in ``body`` is not half of a high-low pair."""
+    expect_low_at = -1
+    for escape in _ESCAPE.finditer(body):
+        if (hex_digits := escape.group(1)) is None:
+            continue
+        unit = int(hex_digits, 16)
+        if expect_low_at != -1:
+            if escape.start() != expect_low_at or unit < _LOW_SURROGATE:
+                return True
+            expect_low_at = -1
+        elif unit >= _LOW_SURROGATE:
+            return True
+        else:
+            expect_low_at = escape.end()
+    return expect_low_at != -1
+
+
+def _nests_deeper(value: Any, limit: int) -> bool:
+    if limit < 0:
+        return True
+    if isinstance(value, dict):
+        return any(_nests_deeper(item, limit - 1) for item in value.values())
+    if isinstance(value, list):
+        return any(_nests_deeper(item, limit - 1) for item in value)
+    return False
+
+
+def unstorable(delivery: IncomingDelivery, body: bytes) -> str | None:
+    """Why a parsed delivery cannot be stored and read back as received, or ``None``."""
+    payload = delivery.payload
+    if isinstance(payload, JSONText):
+        if (problem := json_text_problem(body, MAX_NESTING)) is not None:
+            return problem
+    else:  # other encodings, a BOM, raw surrogates: parsed objects, encoded afresh
+        if _nests_deeper(payload, MAX_NESTING):
+            return f"body nests arrays and objects more than {MAX_NESTING} deep"
+        try:
+            json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return "body has a lone surrogate, which is not Unicode"
+    for name, value in (("action", delivery.action), ("repository", delivery.repository)):
+        if value is not None and not storable_text(value):
+            return f"{name} holds a NUL character"
+    return None
 
 
 def _reply(status: int, outcome: str, **extra: str) -> JSONResponse:
@@ -234,8 +370,14 @@ async def github_webhook(request: Request) -> Response:
     if delivery.event == "ping":
         count.labels("ping", "pong").inc()
         return _reply(200, "pong")
+    if (problem := unstorable(delivery, body)) is not None:
+        count.labels(delivery.event, "bad_request").inc()
+        return _reply(400, "bad_request", reason=problem)
     try:
         is_new = await ingest.accept(delivery)
+    except Unstorable as exc:
+        count.labels(delivery.event, "bad_request").inc()
+        return _reply(400, "bad_request", reason=f"the database cannot store this body: {exc}")
     except (SQLAlchemyError, IngestClosed) as exc:
         log.warning("webhook: delivery %s not stored: %s", delivery.delivery_id, type(exc).__name__)
         count.labels(delivery.event, "unavailable").inc()
