@@ -6,7 +6,6 @@ Each prints for a person and returns the process exit code (0 ok, 1 failure foun
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
@@ -15,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import setup_flow, setup_web
 from bot.adapters.clock import SystemClock
 from bot.audit import AuditLog
+from bot.logs import configure_logging
 from bot.queue import DeliveryQueue
 from bot.settings import ConfigError, Settings
 from bot.store import Store
@@ -27,24 +27,23 @@ def serve(settings: Settings, host: str, port: int, *, setup: bool = False) -> i
     With ``setup`` and no App credentials at all, it serves the setup flow first (only
     the public URL is needed to register the App), then goes on with what it stored.
     """
-    # The bot's own log lines (refused webhooks, failed deliveries) next to uvicorn's.
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # The bot's own log lines (refused webhooks, failed deliveries) and uvicorn's, alike.
+    configure_logging(settings.log_level, settings.log_format)
     try:
-    # The watcher's scheduler logs every pass at INFO; its failures still show.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
         settings = setup_flow.with_stored_credentials(settings)
         if setup and setup_flow.needs_setup(settings):
             if not setup_web.serve_setup(settings, host, port):
                 return 0
+            # The setup flow's server installed uvicorn's own log handlers: take them back.
+            configure_logging(settings.log_level, settings.log_format)
             settings = setup_flow.with_stored_credentials(settings)
         settings.require_for_serve()
         app = build_app(settings)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    # log_config=None: uvicorn's lines go through the handler configured above.
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), log_config=None)
     return 0
 
 

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     public_url: str = "http://localhost:8000"
     # Operational knobs beyond the design's table; defaults suit one replica.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # ``json``: one JSON object per line, for log pipelines; ``text`` for a terminal.
+    log_format: Literal["json", "text"] = "text"
     workers: int = Field(default=2, ge=0)
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_lease_seconds: float = Field(default=300.0, gt=0)
@@ -72,6 +74,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _default_database_url(self) -> Settings:
