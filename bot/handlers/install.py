@@ -10,6 +10,7 @@ person to decide.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from generators.pipeline import GenerateRequest, GenerateResult, generate, load_
 from generators.templating import render
 
 router = Router()
+log = logging.getLogger(__name__)
 APP_BRANCH = "autostack/onboarding"
 APP_PR_TITLE = "Set up AutoStack deployments"
 ISSUE_MARKER = "onboarding"
@@ -94,21 +96,66 @@ def touches_setup(payload: dict[str, Any]) -> bool:
 
 
 def onboard_all(event: Event, ctx: HandlerContext, repos: Sequence[str]) -> None:
-    """Onboard each repository; one failing does not stop the others. Afterwards a
-    transient failure is raised first (the queue retries the whole delivery, and the
-    repositories done already come out unchanged), then a permanent one."""
+    """Onboard each repository; one failing does not stop the others, and each failure is
+    logged and audited for its repository. Afterwards the delivery fails with one error that
+    names every repository that failed (see ``onboarding_failed``): the queue retries the
+    whole delivery, and the repositories done already come out unchanged."""
     services = services_of(ctx)
-    failures: list[AutostackError] = []
+    failures: list[tuple[str, Exception]] = []
+    attempted = 0
     for repo in repos:
         if repo.lower() == services.gitops_repo.lower():
             continue
+        attempted += 1
         try:
             Onboarding(event, ctx, services, repo).run()
-        except AutostackError as exc:
-            failures.append(exc)
-    failures.sort(key=lambda exc: not isinstance(exc, TransientError))
+        except Exception as exc:  # a bug in one repository's onboarding stops no other
+            failures.append((repo, exc))
+            _record_failure(event, ctx, repo, exc)
     if failures:
-        raise failures[0]
+        raise onboarding_failed(failures, attempted)
+
+
+def _record_failure(event: Event, ctx: HandlerContext, repo: str, error: Exception) -> None:
+    if isinstance(error, AutostackError):
+        log.warning("delivery %s: onboarding %s failed: %s", event.delivery_id, repo, error)
+    else:
+        log.exception("delivery %s: onboarding %s failed unexpectedly", event.delivery_id, repo)
+    ctx.audit.record(
+        "action",
+        actor=ACTOR,
+        summary=f"onboarding {repo} failed: {_described(error)}",
+        delivery_id=event.delivery_id,
+        repository=repo,
+        error=type(error).__name__,
+    )
+
+
+def onboarding_failed(failures: Sequence[tuple[str, Exception]], attempted: int) -> Exception:
+    """One error for a delivery in which onboarding failed for ``failures``, naming each
+    repository and why. Its kind decides what the worker does: transient if any failure was
+    (a retry may fix it, and redoes the rest unchanged), else a plain exception if any was a
+    bug (retried a few times, then dead-lettered, with a traceback), else permanent."""
+    names = ", ".join(repo for repo, _ in failures)
+    details = "; ".join(f"{repo}: {_described(error)}" for repo, error in failures)
+    message = (
+        f"onboarding failed for {len(failures)} of {attempted} repositories ({names}): {details}"
+    )
+    errors = [error for _, error in failures]
+    transient = [error for error in errors if isinstance(error, TransientError)]
+    if transient:
+        waits = [error.retry_after for error in transient if error.retry_after is not None]
+        summary: Exception = TransientError(message, retry_after=max(waits, default=None))
+    elif any(not isinstance(error, AutostackError) for error in errors):
+        summary = RuntimeError(message)
+    else:
+        summary = PermanentError(message)
+    summary.__cause__ = errors[0]
+    return summary
+
+
+def _described(error: Exception) -> str:
+    return redact(f"{type(error).__name__}: {error}")
 
 
 @dataclass(frozen=True)

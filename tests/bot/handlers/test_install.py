@@ -373,8 +373,53 @@ def test_removing_the_app_touches_nothing(world: World, shop: Remote) -> None:
 
 
 def test_one_failing_repository_does_not_stop_the_others(world: World, shop: Remote) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(PermanentError, match=r"failed for 1 of 2 repositories \(acme/gone\)"):
         world.install("acme/gone", APP)  # the first one is unknown to GitHub
+    assert len(world.github.open_pulls(APP)) == 1
+
+
+def test_every_failing_repository_is_recorded_and_named(world: World, shop: Remote) -> None:
+    with pytest.raises(PermanentError) as raised:
+        world.install("acme/gone", APP, "acme/lost")
+    message = str(raised.value)
+    assert message.startswith("onboarding failed for 2 of 3 repositories (acme/gone, acme/lost)")
+    assert "acme/gone: NotFound: GitHub answered 404" in message
+    assert "acme/lost: NotFound: GitHub answered 404" in message
+    assert isinstance(raised.value.__cause__, NotFound)
+    failed = [e for e in world.ctx.audit.entries() if " failed: " in e.summary]
+    assert [(e.summary.split(" failed")[0], e.details["repository"]) for e in failed] == [
+        ("onboarding acme/gone", "acme/gone"),
+        ("onboarding acme/lost", "acme/lost"),
+    ]
+    assert len(world.github.open_pulls(APP)) == 1
+
+
+def test_a_transient_failure_makes_the_delivery_retry_and_the_retry_redoes_what_failed(
+    world: World, shop: Remote
+) -> None:
+    notes = world.add_repo("acme/notes-api", fixture_files(FASTAPI_APP))
+    # The first repository's pull request fails once: GitHub is having a bad moment.
+    world.github.fail("open_or_update_pr", TransientError("GitHub answered 502", retry_after=7))
+    with pytest.raises(TransientError, match=r"failed for 2 of 3 repositories") as raised:
+        world.install(APP, "acme/gone", "acme/notes-api")
+    assert raised.value.retry_after == 7
+    assert f"{APP}: TransientError: GitHub answered 502" in str(raised.value)
+    assert "acme/gone: NotFound" in str(raised.value)
+    assert world.github.open_pulls(APP) == []
+    assert len(world.github.open_pulls("acme/notes-api")) == 1
+    first = notes.head(APP_BRANCH)
+
+    with pytest.raises(PermanentError, match=r"failed for 1 of 3 repositories \(acme/gone\)"):
+        world.install(APP, "acme/gone", "acme/notes-api")  # the queue's retry
+    assert len(world.github.open_pulls(APP)) == len(world.github.open_pulls("acme/notes-api")) == 1
+    assert notes.head(APP_BRANCH) == first
+
+
+def test_a_bug_in_one_repository_does_not_stop_the_others(world: World, shop: Remote) -> None:
+    world.add_repo("acme/notes-api", fixture_files(FASTAPI_APP))
+    world.github.fail("repo", KeyError("head"))  # the first repository read meets a bug
+    with pytest.raises(RuntimeError, match=r"failed for 1 of 2 repositories \(acme/notes-api\)"):
+        world.install("acme/notes-api", APP)
     assert len(world.github.open_pulls(APP)) == 1
 
 
