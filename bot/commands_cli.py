@@ -6,12 +6,14 @@ Each prints for a person and returns the process exit code (0 ok, 1 failure foun
 
 from __future__ import annotations
 
+import logging
+import socket
 import sys
 
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import setup_flow, setup_web
+from bot import setup_flow, setup_web, startup
 from bot.adapters.clock import SystemClock
 from bot.audit import AuditLog
 from bot.logs import configure_logging
@@ -22,28 +24,48 @@ from bot.wiring import build_app
 
 
 def serve(settings: Settings, host: str, port: int, *, setup: bool = False) -> int:
-    """Run the bot until interrupted; refuse to start when configuration is missing.
+    """Run the bot until interrupted; refuse to start, in one line that says what to fix,
+    when configuration is missing or wrong, the port is taken or the database is down.
 
     With ``setup`` and no App credentials at all, it serves the setup flow first (only
     the public URL is needed to register the App), then goes on with what it stored.
     """
     # The bot's own log lines (refused webhooks, failed deliveries) and uvicorn's, alike.
     configure_logging(settings.log_level, settings.log_format)
+    listener: socket.socket | None = None
     try:
-        settings = setup_flow.with_stored_credentials(settings)
-        if setup and setup_flow.needs_setup(settings):
-            if not setup_web.serve_setup(settings, host, port):
+        listener = startup.bind(host, port)
+        configured = setup_flow.with_stored_credentials(settings)
+        if setup and setup_flow.needs_setup(configured):
+            listener.close()  # the setup flow's own server listens there until it is done
+            if not setup_web.serve_setup(configured, host, port):
                 return 0
             # The setup flow's server installed uvicorn's own log handlers: take them back.
             configure_logging(settings.log_level, settings.log_format)
-            settings = setup_flow.with_stored_credentials(settings)
-        settings.require_for_serve()
-        app = build_app(settings)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+            configured = setup_flow.with_stored_credentials(configured)
+            listener = startup.bind(host, port)
+        configured.require_for_serve()
+        stored = configured is not settings  # the key is the setup flow's, not a variable's
+        startup.check_private_key(
+            configured, stored_in=setup_flow.credentials_path(settings.data_dir) if stored else None
+        )
+        startup.check_database(configured)
+        app = build_app(configured)
+    except (ConfigError, startup.StartupProblem) as exc:
+        if listener is not None:
+            listener.close()
+        problem = (
+            str(exc) if isinstance(exc, ConfigError) else f"autostack serve cannot start: {exc}"
+        )
+        print(problem, file=sys.stderr)
         return 2
-    # log_config=None: uvicorn's lines go through the handler configured above.
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), log_config=None)
+    # log_config=None: uvicorn's lines go through the handler configured above. The socket
+    # is bound already, so uvicorn does not log where it listens: this line does.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=configured.log_level.lower(), log_config=None
+    )
+    logging.getLogger(__name__).info("listening on http://%s:%d", host, listener.getsockname()[1])
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
 
 
