@@ -217,6 +217,58 @@ def sandbox_up(
     )
 
 
+aws_app = typer.Typer(help="Prepare AWS for the apps: ECR repositories and GitHub OIDC roles.")
+app.add_typer(aws_app, name="aws")
+
+
+@aws_app.command("setup")
+def aws_setup(
+    app_name: str | None = typer.Option(None, "--app", help="The app (with --repo)."),
+    repo: str | None = typer.Option(
+        None, "--repo", help="The app's GitHub repository, OWNER/NAME, that builds its image."
+    ),
+    gitops: Path | None = typer.Option(
+        None, "--gitops", help="Every app of this GitOps repository checkout (or --app of it)."
+    ),
+    branch: str | None = typer.Option(
+        None, help="The branch whose builds may push (default: the repository's default branch)."
+    ),
+    prefix: str = typer.Option("autostack", help="ECR repositories are named PREFIX/APP."),
+    keep_tagged: int = typer.Option(100, help="Lifecycle: keep this many tagged images."),
+    untagged_days: int = typer.Option(7, help="Lifecycle: expire untagged images after DAYS."),
+    encryption: str = typer.Option("AES256", help="Encryption of new repositories: AES256 or KMS."),
+    kms_key: str | None = typer.Option(None, help="KMS key id or ARN (implies --encryption KMS)."),
+    region: str | None = typer.Option(None, help="AWS region (default: AWS_REGION, the profile)."),
+    profile: str | None = typer.Option(None, help="AWS profile (default: AWS_PROFILE)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
+) -> None:
+    """Create or fix the ECR repository, GitHub OIDC provider and push role of each app, and
+    set AUTOSTACK_AWS_ROLE_ARN on its repository. Idempotent; exit 1 if a problem is left."""
+    from bot.cloud import command
+    from bot.cloud.desired import SetupInputError
+    from bot.cloud.explain import CloudError
+
+    args = command.Arguments(
+        app=app_name,
+        repo=repo,
+        gitops=gitops,
+        branch=branch,
+        prefix=prefix,
+        keep_tagged=keep_tagged,
+        untagged_days=untagged_days,
+        encryption=encryption,
+        kms_key=kms_key,
+        region=region,
+        profile=profile,
+        dry_run=dry_run,
+    )
+    try:
+        code = command.run(args, _settings(None, None), typer.echo)
+    except (CloudError, SetupInputError) as exc:
+        fail(str(exc))
+    raise typer.Exit(code)
+
+
 @app.command()
 def demo(
     keep: bool = typer.Option(False, help="Keep the demo's files and print where they are."),
