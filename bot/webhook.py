@@ -1,11 +1,16 @@
-"""``POST /webhooks/github``: read the raw body, verify, parse, store, acknowledge.
+"""``POST /webhooks/github``: check the headers, read the raw body, verify, parse, store,
+acknowledge.
 
-It fails closed and never answers 500 for bad input: 413 for an oversized body, 401 for a
-missing or wrong signature (nothing stored), 400 for missing headers, bad JSON, or a body
-that nests too deep or cannot be stored as received. Deliveries that arrive together are
-committed together (group commit), and each is answered once its row is committed: 202 with
-no body, 200 for a duplicate, or 503 when the batch could not be stored. A delivery the
-database refuses alone is answered 400 alone: it never fails the others in its batch.
+It fails closed and never answers 500 for bad input. What the headers show cannot be a
+signed delivery is refused before any of the body is read, and the connection closed: 401
+without a well-formed signature header, 400 without the event and delivery headers, 413 for
+a declared body over 25 MB. Bodies are read under a memory budget and a deadline: 503 while
+too many bytes are being read, 408 for a body that does not arrive in time. Then 401 for a
+wrong signature, 400 for a body that is not a JSON object, nests too deep or cannot be stored
+as received (nothing stored). Deliveries that arrive together are committed together (group
+commit), and each is answered once its row is committed: 202 with no body, 200 for a
+duplicate, or 503 when the batch could not be stored. A delivery the database refuses alone
+is answered 400 alone: it never fails the others in its batch.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from fastapi import Request
+import h11
 from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError, StatementError
 from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.adapters.clock import Clock
 from bot.core.events import (
@@ -33,6 +39,7 @@ from bot.core.events import (
     IncomingDelivery,
     JSONText,
     parse_delivery,
+    parse_headers,
 )
 from bot.core.signatures import SIGNATURE_HEADER, SignatureError, verify_signature
 from bot.metrics import Metrics
@@ -42,6 +49,13 @@ MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 # GitHub's payloads nest five to seven levels; Python's own JSON decoder, which reads the
 # stored payload back, gives up near a thousand.
 MAX_NESTING = 64
+# GitHub gives up on a delivery after 10 s; a body still arriving by then is an attacker's.
+BODY_TIMEOUT_SECONDS = 10.0
+# Bytes of bodies read at once, reserved by their Content-Length until answered: a few
+# 25 MB bodies, or thousands of GitHub's usual 5-30 KB ones.
+READING_BUDGET_BYTES = 64 * 1024 * 1024
+# A connection must send a request's headers within this time (uvicorn sets no limit).
+HEADER_TIMEOUT_SECONDS = 10.0
 MAX_BATCH = 256
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/github"
@@ -139,6 +153,55 @@ def _settle(waiters: list[Waiter[Item, Result]], error: BaseException) -> None:
             future.set_exception(error)
 
 
+class ReadingBudget:
+    """Bytes of request bodies that may be read and held at once, so that many large bodies
+    arriving together cannot take the process's memory. A request reserves its declared
+    size before reading and gives it back once answered; one that does not fit waits, while
+    smaller ones that fit go ahead of it. A body larger than the whole budget is still read,
+    alone."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.used = 0
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+
+    def try_take(self, size: int) -> bool:
+        if self.used and self.used + size > self.capacity:
+            return False
+        self.used += size
+        return True
+
+    async def take(self, size: int) -> None:
+        """Reserve ``size`` bytes, waiting for them (cancel to stop waiting)."""
+        if self.try_take(size):
+            return
+        waiter = (size, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiter)
+        try:
+            await waiter[1]
+        except BaseException:
+            if waiter in self._waiting:
+                self._waiting.remove(waiter)
+            elif waiter[1].done() and not waiter[1].cancelled():
+                self.give(size)  # granted, then cancelled before it could use it
+            raise
+
+    def give(self, size: int) -> None:
+        self.used -= size
+        if not self._waiting:
+            return
+        still = []
+        for waiter in self._waiting:
+            wanted, future = waiter
+            if future.done():
+                continue
+            if self.try_take(wanted):
+                future.set_result(None)
+            else:
+                still.append(waiter)
+        self._waiting = still
+
+
 @dataclass
 class Ingest:
     """What the endpoint needs, set on ``app.state.ingest`` by the app's lifespan.
@@ -152,6 +215,7 @@ class Ingest:
     metrics: Metrics
     webhook_secret: SecretStr | None
     on_accepted: Callable[[int], None] = lambda count: None
+    reading: ReadingBudget = field(default_factory=lambda: ReadingBudget(READING_BUDGET_BYTES))
     _commits: GroupCommit[Arrival, Stored] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -221,18 +285,32 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class ClientGone(Exception):
+    """The client closed the connection before its body arrived."""
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
     """The raw body, refusing (without buffering past ``limit``) anything larger."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientGone
+    body: bytes = message.get("body", b"")
+    if len(body) > limit:
         raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+    if not message.get("more_body", False):
+        return body  # the usual case: all of it in one message, kept without a copy
+    # One growing buffer, not a list of chunks: its memory goes back to the system once it
+    # is freed, where thousands of 64 KiB chunks would leave the heap fragmented.
+    buffer = bytearray(body)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientGone
+        buffer += message.get("body", b"")
+        if len(buffer) > limit:
             raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return bytes(buffer)
 
 
 # What gives a JSON text its nesting, once escapes are out: brackets (as "(" and ")") and
@@ -327,8 +405,58 @@ def unstorable(delivery: IncomingDelivery, body: bytes) -> str | None:
     return None
 
 
-def _reply(status: int, outcome: str, **extra: str) -> JSONResponse:
-    return JSONResponse({"status": outcome, **extra}, status_code=status)
+def _reply(status: int, outcome: str, *, close: bool = False, **extra: str) -> JSONResponse:
+    # ``close``: the body was not read, so the connection cannot carry another request.
+    headers = {"connection": "close"} if close else None
+    return JSONResponse({"status": outcome, **extra}, status_code=status, headers=headers)
+
+
+@dataclass
+class _Sent:
+    """The request headers the endpoint reads, from the ASGI scope (lower-cased names)."""
+
+    signature: str | None = None
+    event: str | None = None
+    delivery: str | None = None
+    length: str | None = None
+
+    @classmethod
+    def of(cls, scope: Scope) -> _Sent:
+        sent = cls()
+        for name, value in scope["headers"]:
+            if name == b"x-hub-signature-256":
+                sent.signature = sent.signature or value.decode("latin-1")
+            elif name == b"x-github-event":
+                sent.event = sent.event or value.decode("latin-1")
+            elif name == b"x-github-delivery":
+                sent.delivery = sent.delivery or value.decode("latin-1")
+            elif name == b"content-length":
+                sent.length = value.decode("latin-1")
+        return sent
+
+    def parseable(self) -> dict[str, str]:
+        return {EVENT_HEADER: self.event or "", DELIVERY_HEADER: self.delivery or ""}
+
+    def declared_length(self) -> int | None:
+        """Content-Length, if sent and well-formed (uvicorn refuses it otherwise)."""
+        if self.length is None or not (self.length.isascii() and self.length.isdigit()):
+            return None
+        return int(self.length)
+
+
+_SIGNATURE_FORM = re.compile(r"sha256=[0-9a-fA-F]{64}")
+
+
+def signature_header_problem(header: str | None, secret: bytes) -> str | None:
+    """Why no body can match this signature header, found before reading the body; the
+    reasons are ``verify_signature``'s, which checks the form again with the body."""
+    if not secret:
+        return "webhook secret is not configured"
+    if header is None or not header.strip():
+        return f"missing {SIGNATURE_HEADER} header"
+    if _SIGNATURE_FORM.fullmatch(header.strip()) is None:
+        return f"malformed {SIGNATURE_HEADER} header, expected sha256=<64 hex>"
+    return None
 
 
 class WebhookEndpoint:
@@ -338,32 +466,102 @@ class WebhookEndpoint:
     and answers every error itself."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await github_webhook(Request(scope, receive))
-        await response(scope, receive, send)
+        ingest: Ingest = scope["app"].state.ingest
+        response = await github_webhook(ingest, scope, receive)
+        if response is not None:
+            await response(scope, receive, send)
 
 
-async def github_webhook(request: Request) -> Response:
-    """Verify, parse, store, answer; every refusal is a JSON body with its reason."""
-    ingest: Ingest = request.app.state.ingest
+def _refuse_unread(ingest: Ingest, sent: _Sent) -> Response | None:
+    """The answer for a request that its headers show cannot be a signed delivery; such a
+    request is answered without reading its body."""
+    count = ingest.metrics.webhook_deliveries
+    if problem := signature_header_problem(sent.signature, ingest.secret()):
+        _log_rejected(problem, sent)
+        count.labels("unverified", "rejected").inc()
+        return _reply(401, "rejected", close=True, reason=problem)
+    try:
+        parse_headers(sent.parseable())
+    except BadDelivery as exc:
+        count.labels("unknown", "bad_request").inc()
+        return _reply(400, "bad_request", close=True, reason=str(exc))
+    if (sent.declared_length() or 0) > MAX_BODY_BYTES:
+        count.labels("unverified", "too_large").inc()
+        return _reply(
+            413, "rejected", close=True, reason=f"body larger than {MAX_BODY_BYTES} bytes"
+        )
+    return None
+
+
+def _log_rejected(reason: object, sent: _Sent) -> None:
+    # Header values are unverified input: logged with repr and truncated.
+    log.warning(
+        "webhook rejected: %s (delivery=%.60r, event=%.40r)", reason, sent.delivery, sent.event
+    )
+
+
+async def github_webhook(ingest: Ingest, scope: Scope, receive: Receive) -> Response | None:
+    """Check the headers, read, verify, parse, store, answer; every refusal is a JSON body
+    with its reason. ``None`` when the client left before its body arrived."""
+    sent = _Sent.of(scope)
+    if (refusal := _refuse_unread(ingest, sent)) is not None:
+        return refusal
+    declared = sent.declared_length()
+    reserved = MAX_BODY_BYTES if declared is None else declared
+    budget = ingest.reading
+    taken = budget.try_take(reserved)
+    try:
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
+                if not taken:
+                    await budget.take(reserved)
+                    taken = True
+                body = await read_body(receive, MAX_BODY_BYTES)
+        except (TimeoutError, BodyTooLarge, ClientGone) as exc:
+            return _unread(ingest, sent, exc, taken)
+        return await _accept(ingest, sent, body)
+    finally:
+        if taken:
+            budget.give(reserved)
+
+
+def _unread(ingest: Ingest, sent: _Sent, exc: Exception, taken: bool) -> Response | None:
+    """The answer when the body could not be read; one short log line, never a traceback."""
+    count = ingest.metrics.webhook_deliveries
+    if isinstance(exc, BodyTooLarge):
+        count.labels("unverified", "too_large").inc()
+        return _reply(
+            413, "rejected", close=True, reason=f"body larger than {MAX_BODY_BYTES} bytes"
+        )
+    if isinstance(exc, ClientGone):
+        log.info("webhook: client left before its body arrived (delivery=%.60r)", sent.delivery)
+        count.labels("unverified", "client_gone").inc()
+        return None
+    if not taken:
+        log.warning("webhook: too many bodies being read; refused (delivery=%.60r)", sent.delivery)
+        count.labels("unverified", "busy").inc()
+        return _reply(503, "unavailable", close=True, reason="too busy reading bodies; retry later")
+    log.warning(
+        "webhook: body not received within %g s (delivery=%.60r)",
+        BODY_TIMEOUT_SECONDS,
+        sent.delivery,
+    )
+    count.labels("unverified", "timeout").inc()
+    return _reply(
+        408, "timeout", close=True, reason=f"body not received within {BODY_TIMEOUT_SECONDS:g} s"
+    )
+
+
+async def _accept(ingest: Ingest, sent: _Sent, body: bytes) -> Response:
     count = ingest.metrics.webhook_deliveries
     try:
-        body = await read_body(request, MAX_BODY_BYTES)
-        verify_signature(body, request.headers.get(SIGNATURE_HEADER), ingest.secret())
-    except BodyTooLarge:
-        count.labels("unverified", "too_large").inc()
-        return _reply(413, "rejected", reason=f"body larger than {MAX_BODY_BYTES} bytes")
+        verify_signature(body, sent.signature, ingest.secret())
     except SignatureError as exc:
-        # Header values are unverified input: logged with repr and truncated.
-        log.warning(
-            "webhook rejected: %s (delivery=%.60r, event=%.40r)",
-            exc,
-            request.headers.get(DELIVERY_HEADER),
-            request.headers.get(EVENT_HEADER),
-        )
+        _log_rejected(exc, sent)
         count.labels("unverified", "rejected").inc()
         return _reply(401, "rejected", reason=str(exc))
     try:
-        delivery = parse_delivery(request.headers, body)
+        delivery = parse_delivery(sent.parseable(), body)
     except BadDelivery as exc:
         count.labels("unknown", "bad_request").inc()
         return _reply(400, "bad_request", reason=str(exc))
@@ -387,3 +585,57 @@ async def github_webhook(request: Request) -> Response:
         return _reply(200, "duplicate", delivery=delivery.delivery_id)
     # The status says all there is to say; a body would be a second write on the socket.
     return Response(status_code=202)
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's headers: uvicorn itself
+    waits for them for ever, so connections that trickle (or never send) their headers
+    pile up. A connection whose request line and headers have not all arrived
+    ``HEADER_TIMEOUT_SECONDS`` after it opened, or after its previous response, is closed,
+    with one log line."""
+
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE:
+            if self._header_timer is None:  # a new request began (after a keep-alive)
+                self._arm_header_timer()
+        elif self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        self._header_timer = self.loop.call_later(HEADER_TIMEOUT_SECONDS, self._headers_late)
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            log.info(
+                "webhook: closed a connection whose headers took over %g s", HEADER_TIMEOUT_SECONDS
+            )
+            self.transport.close()
+
+
+def server_limits() -> dict[str, Any]:
+    """uvicorn's keyword arguments that bound what slow or hostile clients can hold:
+    ``uvicorn.run(app, host=..., port=..., **server_limits())``."""
+    return {
+        "http": GuardedH11Protocol,
+        "timeout_keep_alive": 5,  # an idle keep-alive connection is closed after 5 s
+        "h11_max_incomplete_event_size": 16 * 1024,  # request line and headers: 16 KiB
+        # Connections (and requests) at once; further requests are answered 503. Each holds
+        # at most about 320 KiB of unread body in uvicorn's buffers.
+        "limit_concurrency": 1024,
+        "backlog": 1024,
+    }
