@@ -189,6 +189,19 @@ def audit(
     raise typer.Exit(commands_cli.audit(settings, app_name, env, verify))
 
 
+@app.command()
+def doctor(
+    database_url: str | None = DATABASE_URL,
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """Check the configuration end to end: the GitHub App and its installation on the GitOps
+    repository, the webhook secret, Argo CD, the database and kubectl; exit 1 on a problem."""
+    from bot import doctor as doctor_module
+
+    settings = _settings(database_url, data_dir)
+    raise typer.Exit(doctor_module.run(settings, out=typer.echo))
+
+
 sandbox_app = typer.Typer(help="Local GitHub-compatible and Argo CD-compatible servers.")
 app.add_typer(sandbox_app, name="sandbox")
 
