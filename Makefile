@@ -11,7 +11,7 @@ IMAGE_PYTHON ?= /usr/bin/python3
 IMAGE_VENV   := .venv-image
 IMAGE_STAMP  := $(IMAGE_VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest install install-dev lock bench clean golden
+.PHONY: demo test lint typecheck pytest install install-dev lock bench clean golden reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,15 @@ test: lint typecheck pytest
 golden: install-dev
 	$(BIN)/pytest tests/generators -k golden --update-golden
 
+# The whole reliability suite (make test runs a short part of it); writes docs/reliability.md.
+RELIABILITY_ROWS := .reliability.jsonl
+reliability: install-dev
+	rm -f $(RELIABILITY_ROWS)
+	AUTOSTACK_RELIABILITY_REPORT=$(CURDIR)/$(RELIABILITY_ROWS) \
+	  $(BIN)/pytest -n 2 -m "reliability or not reliability" tests/reliability; \
+	  status=$$?; $(BIN)/python -m tests.reliability.report $(RELIABILITY_ROWS) docs/reliability.md; \
+	  exit $$status
+
 # The benchmarks print their figures; see bench/README.md. Run them on a quiet machine.
 bench: install
 	$(BIN)/python bench/generate.py
@@ -62,4 +71,4 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements/lock.txt
 
 clean:
-	rm -rf $(VENV) $(IMAGE_VENV) tests/tools/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(IMAGE_VENV) $(RELIABILITY_ROWS) tests/tools/node_modules .pytest_cache .mypy_cache .ruff_cache
