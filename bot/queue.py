@@ -318,6 +318,11 @@ class DeliveryQueue:
                     return _value(row)
             return None
 
+    def renew(self, delivery: Delivery, lease: timedelta, now: datetime) -> bool:
+        """Extend the lease of a delivery its worker is still handling; ``False`` if the
+        lease was lost (another worker took it, or it finished)."""
+        return self._finish(delivery, lease_expires_at=now + lease)
+
     def complete(self, delivery: Delivery, now: datetime, *, note: str | None = None) -> bool:
         """Mark done; ``False`` if the lease was lost to another worker (nothing changed)."""
         note = None if note is None else storable_error(note[:ERROR_TEXT_LIMIT])
@@ -357,6 +362,7 @@ class DeliveryQueue:
         return "failed" if ok else None
 
     def _finish(self, delivery: Delivery, **values: Any) -> bool:
+        """Change the delivery only while ``delivery``'s lease holder still holds it."""
         D = DeliveryRow
         fenced = (
             update(D)

@@ -11,8 +11,8 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 from bot.core.errors import PermanentError, TransientError, UserError
 from bot.queue import Delivery, DeliveryQueue, PayloadUnreadable, storable_error
@@ -54,7 +54,10 @@ class Worker:
         delivery = self.queue.claim(self.worker_id, self.lease, clock.now())
         if delivery is None:
             return False
-        with self.context.metrics.processing_seconds.labels(delivery.event).time():
+        with (
+            self.context.metrics.processing_seconds.labels(delivery.event).time(),
+            LeaseKeeper(self.queue, delivery, self.lease, self.context.clock.now),
+        ):
             outcome = self._process(delivery)
         self.context.metrics.deliveries_processed.labels(delivery.event, outcome).inc()
         return True
@@ -120,6 +123,47 @@ class Worker:
             state,
         )
         return "retry" if state == "failed" else "dead"
+
+
+class LeaseKeeper:
+    """Renews a delivery's lease every third of it while its handler runs, so a delivery
+    that takes longer than the lease (GitHub slow to answer, a large clone) is never taken
+    over by another worker while it is still being handled; only a worker that died lets
+    its lease lapse."""
+
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        delivery: Delivery,
+        lease: timedelta,
+        now: Callable[[], datetime],
+    ):
+        self._queue, self._delivery, self._lease, self._now = queue, delivery, lease, now
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"lease:{delivery.delivery_id[:12]}", daemon=True
+        )
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        interval = self._lease.total_seconds() / 3
+        while not self._done.wait(interval):
+            try:
+                if not self._queue.renew(self._delivery, self._lease, self._now()):
+                    return  # lost or finished: nothing left to keep
+            except Exception as exc:  # the database is away: try again next time
+                log.warning(
+                    "delivery %s: cannot renew its lease: %s",
+                    self._delivery.delivery_id,
+                    type(exc).__name__,
+                )
 
 
 class WorkerPool:

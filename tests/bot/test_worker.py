@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.adapters.clock import FakeClock
+from bot.adapters.clock import FakeClock, SystemClock
 from bot.core.errors import PermanentError, TransientError, UserError
 from bot.core.events import Event, IncomingDelivery
 from bot.queue import DeliveryQueue
@@ -196,3 +196,32 @@ def test_the_pool_processes_in_the_background_and_wakes_on_demand(
         started = time.monotonic()
         pool.stop()
     assert time.monotonic() - started < 5
+
+
+def test_a_delivery_slower_than_its_lease_is_handled_once(store: Store, settings: Settings) -> None:
+    """Its worker renews the lease while the handler runs, so a second worker never takes
+    over a delivery that is still being handled (before, a handler outliving its lease was
+    run twice at once: two comments, two check runs)."""
+    context = HandlerContext.build(settings, store, SystemClock())
+    router = Router()
+    runs: list[str] = []
+
+    @router.register("issue_comment", action="created")
+    def slow(event: Event, ctx: HandlerContext) -> None:
+        runs.append(event.delivery_id)
+        time.sleep(1.2)
+
+    lease = timedelta(seconds=0.3)
+    workers = [Worker(context, router, lease=lease) for _ in range(2)]
+    workers[0].queue.enqueue(incoming("slow-1"), SystemClock().now())
+    pool = WorkerPool(workers, idle_wait=0.02)
+    pool.start()
+    try:
+        deadline = time.monotonic() + 10
+        while workers[0].queue.get("slow-1").state != "done":
+            assert time.monotonic() < deadline, workers[0].queue.get("slow-1")
+            time.sleep(0.05)
+    finally:
+        pool.stop()
+    assert runs == ["slow-1"]
+    assert workers[0].queue.get("slow-1").attempts == 1
