@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -135,6 +136,16 @@ def _settings(database_url: str | None, data_dir: Path | None) -> Settings:
 
 
 DATABASE_URL = typer.Option(None, help="Overrides AUTOSTACK_DATABASE_URL.")
+
+
+class Output(StrEnum):
+    text = "text"
+    json = "json"
+
+
+OUTPUT = typer.Option(
+    Output.text, "--output", "-o", case_sensitive=False, help="text for people, json for scripts."
+)
 DATA_DIR = typer.Option(None, help="Overrides AUTOSTACK_DATA_DIR.")
 
 
@@ -160,6 +171,7 @@ def deliveries(
     action: str | None = typer.Argument(None, help="'retry' to retry a delivery."),
     delivery_id: str | None = typer.Argument(None, help="The delivery to retry."),
     failed: bool = typer.Option(False, "--failed", help="Only failed and dead deliveries."),
+    output: Output = OUTPUT,
     database_url: str | None = DATABASE_URL,
     data_dir: Path | None = DATA_DIR,
 ) -> None:
@@ -168,7 +180,7 @@ def deliveries(
 
     settings = _settings(database_url, data_dir)
     if action is None:
-        raise typer.Exit(commands_cli.deliveries(settings, failed))
+        raise typer.Exit(commands_cli.deliveries(settings, failed, output.value))
     if action != "retry" or not delivery_id:
         fail("usage: autostack deliveries [--failed] | autostack deliveries retry ID")
     raise typer.Exit(commands_cli.retry_delivery(settings, delivery_id))
@@ -179,6 +191,7 @@ def audit(
     app_name: str | None = typer.Option(None, "--app", help="Only this app."),
     env: str | None = typer.Option(None, help="Only this environment."),
     verify: bool = typer.Option(False, "--verify", help="Check the hash chain."),
+    output: Output = OUTPUT,
     database_url: str | None = DATABASE_URL,
     data_dir: Path | None = DATA_DIR,
 ) -> None:
@@ -186,7 +199,7 @@ def audit(
     from bot import commands_cli
 
     settings = _settings(database_url, data_dir)
-    raise typer.Exit(commands_cli.audit(settings, app_name, env, verify))
+    raise typer.Exit(commands_cli.audit(settings, app_name, env, verify, output.value))
 
 
 @app.command()

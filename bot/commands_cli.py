@@ -13,7 +13,7 @@ import sys
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import setup_flow, setup_web, startup
+from bot import cli_output, setup_flow, setup_web, startup
 from bot.adapters.clock import SystemClock
 from bot.audit import AuditLog
 from bot.logs import configure_logging
@@ -75,8 +75,9 @@ def _open(settings: Settings) -> Store:
     return store
 
 
-def deliveries(settings: Settings, failed: bool) -> int:
-    """List recent deliveries (only those awaiting retry or dead with ``failed``)."""
+def deliveries(settings: Settings, failed: bool, output: str = "text") -> int:
+    """List recent deliveries (only those awaiting retry or dead with ``failed``); ``output``
+    ``json`` prints them as one JSON array instead of a table."""
     store = _open(settings)
     try:
         # Payloads are not decoded here: a row whose payload never decodes is listed too.
@@ -86,6 +87,9 @@ def deliveries(settings: Settings, failed: bool) -> int:
         return 1
     finally:
         store.dispose()
+    if output == "json":
+        print(cli_output.deliveries_json(rows))
+        return 0
     if not rows:
         print("no failed deliveries" if failed else "no deliveries")
         return 0
@@ -127,16 +131,26 @@ def retry_delivery(settings: Settings, delivery_id: str) -> int:
     return 2
 
 
-def audit(settings: Settings, app: str | None, env: str | None, verify: bool) -> int:
-    """Print the audit log (oldest first), or check its hash chain with ``verify``."""
+def audit(
+    settings: Settings, app: str | None, env: str | None, verify: bool, output: str = "text"
+) -> int:
+    """Print the audit log (oldest first), or check its hash chain with ``verify``; ``output``
+    ``json`` prints one JSON document instead."""
     store = _open(settings)
     try:
         log = AuditLog(store)
+        if verify and output == "json":
+            intact, first_bad = log.verify()
+            print(cli_output.verify_json(intact, first_bad))
+            return 0 if intact else 1
         if verify:
             return _verify(log)
         entries = log.entries(app=app, env=env)
     finally:
         store.dispose()
+    if output == "json":
+        print(cli_output.audit_json(entries))
+        return 0
     if not entries:
         print("no audit entries")
     for entry in entries:
