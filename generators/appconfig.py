@@ -14,6 +14,7 @@ from generators.errors import GeneratorError
 from generators.gitops import QUANTITY
 from generators.model import AppConfig, Resources
 from generators.naming import validate_app_name
+from generators.paths import relative_path
 
 APP_CONFIG_FILE = ".github/autostack.yml"
 # Bounds on what the file may hold, far above any real use: each value ends up in a
@@ -115,12 +116,8 @@ def _health_path(value: Any, path: str) -> str | None:
 def _subdir(value: Any, path: str) -> str | None:
     if value is None:
         return None
-    text = _bounded(_typed(value, str, "path", path), MAX_PATH, "path", path).strip("/")
-    if not text or ".." in text.split("/") or "\n" in text:
-        raise GeneratorError(
-            path, f"path: {_shown(value)} must be a subdirectory of the repository"
-        )
-    return str(text)
+    text = _bounded(_typed(value, str, "path", path), MAX_PATH, "path", path)
+    return relative_path(text, f"{path}: path")
 
 
 def _argv(value: Any, key: str, path: str) -> tuple[str, ...] | None:

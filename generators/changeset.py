@@ -5,6 +5,10 @@ means for a directory (created, updated, unchanged, or kept because the user too
 over), shows it as a diff for ``--dry-run``, and writes it atomically: every new file is
 written to a temporary sibling first and only renamed into place once all were written, so
 an error leaves nothing half-written.
+
+Every path is confined to the change set's root (see :mod:`generators.paths`): a
+directory or file of the repository that is a symlink out of it is refused while
+planning, before anything is written.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from generators.errors import GeneratorError
+from generators.paths import contained, read_contained
 from generators.templating import GENERATED_MARK
 
 CREATED, UPDATED, UNCHANGED, KEPT = "created", "updated", "unchanged", "kept"
@@ -65,11 +70,11 @@ class ChangeSet:
 def plan(root: Path, desired: Mapping[str, bytes]) -> ChangeSet:
     """Compare ``desired`` with ``root``. A file the generator owns carries GENERATED_MARK;
     once a user removes the mark from the file on disk, it is theirs and is kept."""
+    _targets(root, desired)  # refused here, while nothing is written yet
     changes = []
     for rel in sorted(desired):
         new = desired[rel]
-        path = _inside(root, rel)
-        old = path.read_bytes() if path.is_file() else None
+        old = read_contained(root, rel, str(root))
         if old is None:
             action = CREATED
         elif old == new:
@@ -89,16 +94,17 @@ class ReadExisting:
         self.root = root
 
     def __call__(self, rel: str) -> bytes | None:
-        path = _inside(self.root, rel)
-        return path.read_bytes() if path.is_file() else None
+        return read_contained(self.root, rel, str(self.root))
 
 
 def write_atomically(root: Path, files: Mapping[str, bytes]) -> None:
-    """Write every file or none: temporaries first, renames last."""
+    """Write every file or none: temporaries first, renames last. Every target is checked
+    to be inside ``root`` before the first directory is made."""
+    targets = _targets(root, files)
     staged: list[tuple[str, Path]] = []
     try:
         for rel, content in sorted(files.items()):
-            target = _inside(root, rel)
+            target = targets[rel]
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
             staged.append((tmp, target))
@@ -115,14 +121,29 @@ def write_atomically(root: Path, files: Mapping[str, bytes]) -> None:
         os.replace(tmp, target)
 
 
+def _targets(root: Path, files: Mapping[str, bytes]) -> dict[str, Path]:
+    """Where each file goes, symlinks followed: refused unless inside ``root``, with no
+    target inside another (a file cannot be a directory too), and every directory on the
+    way either missing (to be made) or a directory."""
+    targets = {rel: contained(root, rel, str(root)) for rel in sorted(files)}
+    real_root = root.resolve()
+    files_at = {target: rel for rel, target in targets.items()}
+    for rel, target in targets.items():
+        for parent in target.parents:
+            if parent == real_root:
+                break
+            if parent in files_at:
+                raise GeneratorError(
+                    os.path.join(str(root), rel), f"is inside {files_at[parent]}, a file"
+                )
+            if os.path.lexists(parent) and not parent.is_dir():
+                raise GeneratorError(
+                    os.path.join(str(root), rel), f"cannot write: {parent} is not a directory"
+                )
+    return targets
+
+
 def _discard(paths: Iterable[str]) -> None:
     for tmp in paths:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-
-
-def _inside(root: Path, rel: str) -> Path:
-    parts = PurePosixPath(rel).parts
-    if not parts or PurePosixPath(rel).is_absolute() or ".." in parts:
-        raise GeneratorError(rel, "refusing to write outside the target directory")
-    return root.joinpath(*parts)

@@ -8,6 +8,7 @@ from pathlib import Path
 from generators import changeset, tools
 from generators.config import CONFIG_FILE, parse_config
 from generators.errors import GeneratorError
+from generators.paths import read_text_contained
 from generators.skeleton import skeleton_files
 
 REPO_URL = re.compile(r"^(https?://|ssh://|git@[^:\s]+:|file://)\S+\Z")
@@ -23,9 +24,9 @@ def init_repository(directory: Path, *, repo_url: str | None, force: bool = Fals
     """
     if directory.exists() and not directory.is_dir():
         raise GeneratorError(directory, "exists and is not a directory")
-    config_path = directory / CONFIG_FILE
-    if config_path.is_file():
-        parse_config(config_path.read_text(encoding="utf-8"), str(config_path))
+    existing = read_text_contained(directory, CONFIG_FILE, str(directory))
+    if existing is not None:
+        parse_config(existing, str(directory / CONFIG_FILE))
         return f"{directory} is already an AutoStack GitOps repository; nothing changed"
     if _non_empty(directory) and not force:
         raise GeneratorError(

@@ -16,6 +16,7 @@ from generators.errors import GeneratorError
 from generators.gitops import app_files
 from generators.model import AppConfig, AppSpec, Resources, Stack
 from generators.naming import derive_app_name, validate_app_name
+from generators.paths import read_text_contained, relative_path
 from generators.source import SourceTree
 from generators.workflow import WORKFLOW_PATH, build_workflow, image_repository
 
@@ -51,16 +52,16 @@ class GenerateResult:
 
 
 def load_gitops_config(gitops_dir: Path) -> GitOpsConfig:
-    path = gitops_dir / CONFIG_FILE
     if not gitops_dir.is_dir():
         raise GeneratorError(gitops_dir, "is not a directory")
-    if not path.is_file():
+    text = read_text_contained(gitops_dir, CONFIG_FILE, "the GitOps repository")
+    if text is None:
         raise GeneratorError(
             gitops_dir,
             f"is not a GitOps repository (no {CONFIG_FILE})",
             hint=f"create one with: autostack init {gitops_dir}",
         )
-    return parse_config(path.read_text(encoding="utf-8"), str(path))
+    return parse_config(text, str(gitops_dir / CONFIG_FILE))
 
 
 def generate(request: GenerateRequest) -> GenerateResult:
@@ -68,9 +69,7 @@ def generate(request: GenerateRequest) -> GenerateResult:
     repo = SourceTree(request.app_dir)
     config = load_gitops_config(request.gitops_dir)
     app_config = _app_config(repo)
-    subdir = request.path if request.path is not None else app_config.path
-    subdir = _validate_subdir(subdir) if subdir else None
-    tree = SourceTree(request.app_dir / subdir, repo.display(subdir)) if subdir else repo
+    subdir, tree = _source_dir(request, app_config, repo)
     stack = apply_overrides(detect(tree), app_config)
     name = _app_name(request, app_config, repo)
     spec = app_spec(name, image_repository(request.registry, name), stack, app_config)
@@ -151,9 +150,16 @@ def _app_name(request: GenerateRequest, config: AppConfig, repo: SourceTree) -> 
     return derive_app_name(request.app_dir.resolve().name)
 
 
-def _validate_subdir(subdir: str) -> str:
-    clean = subdir.strip("/")
-    parts = clean.split("/")
-    if not clean or ".." in parts or any(c in clean for c in "\n\r\0"):
-        raise GeneratorError("--path", f"{subdir!r} must be a subdirectory of the app")
-    return clean
+def _source_dir(
+    request: GenerateRequest, config: AppConfig, repo: SourceTree
+) -> tuple[str | None, SourceTree]:
+    """The app's source subdirectory (``--path``, else the app config's ``path:``) and its
+    tree; refused unless it is a directory inside the repository, symlinks followed."""
+    subdir: str | None = request.path
+    source = "--path"
+    if subdir is None:
+        subdir, source = config.path, f"{repo.display(APP_CONFIG_FILE)}: path"
+    if subdir is None:
+        return None, repo
+    tree = repo.subtree(subdir, source)
+    return relative_path(subdir, source), tree

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from generators.errors import GeneratorError
+from generators.paths import is_inside, relative_path
 
 MAX_FILE_BYTES = 1 << 20  # manifests users write are tiny; 1 MiB is generous
 MAX_WALK_ENTRIES = 20_000  # bounds detection time on huge monorepos
@@ -74,9 +75,21 @@ class SourceTree:
             if exc.errno == 40:  # ELOOP
                 raise GeneratorError(self.display(rel), "symlink loop") from exc
             raise GeneratorError(self.display(rel), f"cannot open: {_reason(exc)}") from exc
-        if real != self.root and self.root not in real.parents:
+        if not is_inside(real, self.root):
             raise GeneratorError(self.display(rel), "symlink points outside the app directory")
         return real
+
+    def subtree(self, rel: str, source: str) -> SourceTree:
+        """The subdirectory ``rel`` (the app's ``path:``) as a tree of its own, refused when
+        the text leaves the tree (``source`` says where it came from) or a symlink on the
+        way does."""
+        clean = relative_path(rel, source)
+        real = self._resolve(clean)
+        if real is None:
+            raise GeneratorError(source, f"{clean!r}: no such directory in the repository")
+        if not real.is_dir():
+            raise GeneratorError(source, f"{clean!r} is not a directory")
+        return SourceTree(real, self.display(clean))
 
     def exists(self, rel: str) -> bool:
         return self._resolve(rel) is not None

@@ -51,7 +51,7 @@ def test_empty_file_is_all_defaults() -> None:
         ("port: '80'", "port: must be a int"),
         ("prot: 80", "unknown key 'prot'"),
         ("health_path: healthz", "must be a URL path"),
-        ("path: ../other", "must be a subdirectory"),
+        ("path: ../other", "must stay inside the repository"),
         ("name: My_App", "not a DNS-1123 label"),
         ("replicas: lots", "replicas: must be a number"),
         ("resources: {requests: {gpu: 1}}", "resources.requests.gpu: unknown resource"),
