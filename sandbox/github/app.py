@@ -28,6 +28,7 @@ from sandbox.github import (
     routes_orgs,
     routes_pulls,
     routes_repos,
+    routes_variables,
 )
 from sandbox.github.api import error_body, json_response
 from sandbox.github.middleware import SandboxMiddleware
@@ -49,6 +50,7 @@ def all_routes(state: GitHubState) -> list[BaseRoute]:
     routes += routes_checks.routes(state)
     routes += routes_deployments.routes(state)
     routes += actions.routes(state)
+    routes += routes_variables.routes(state)
     routes += routes_git.routes(state)
     routes += routes_pulls.routes(state)
     routes += routes_issues.routes(state)

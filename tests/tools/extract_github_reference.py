@@ -100,6 +100,12 @@ OPERATIONS: list[tuple[str, str]] = [
     # Actions workflow runs (the image for a sha is built when its run succeeded)
     ("get", "/repos/{owner}/{repo}/actions/runs"),
     ("get", "/repos/{owner}/{repo}/actions/runs/{run_id}"),
+    # Actions variables (`autostack aws setup` sets AUTOSTACK_AWS_ROLE_ARN)
+    ("get", "/repos/{owner}/{repo}/actions/variables"),
+    ("post", "/repos/{owner}/{repo}/actions/variables"),
+    ("get", "/repos/{owner}/{repo}/actions/variables/{name}"),
+    ("patch", "/repos/{owner}/{repo}/actions/variables/{name}"),
+    ("delete", "/repos/{owner}/{repo}/actions/variables/{name}"),
     # users, organizations, rate limit
     ("get", "/user"),
     ("get", "/users/{username}"),
