@@ -181,7 +181,7 @@ def test_a_trickling_body_is_cut_off_and_does_not_delay_others(
             }
             sent = time.monotonic()
             assert client.post(URL, content=fine, headers=headers).status_code == 202
-            assert time.monotonic() - sent < 0.5
+            assert time.monotonic() - sent < 0.9  # not held up by the trickling one
             assert client.get("/healthz").status_code == 200
         status, headers, answer = read_response(sock, timeout=5)
         took = time.monotonic() - started
@@ -251,7 +251,7 @@ def test_bodies_beyond_the_reading_budget_wait_while_small_ones_go_ahead(
             with served.connect() as pinger:
                 pinger.sendall(signed_head(ping, "ping", event="ping") + ping)
                 assert read_response(pinger, timeout=5)[0] == 200
-            assert time.monotonic() - started < 0.5
+            assert time.monotonic() - started < 0.9
             status, _, answer = read_response(waiter, timeout=5)
             assert status == 503 and "too busy" in json.loads(answer)["reason"]
             assert 0.9 < time.monotonic() - started < 3.0
