@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot import webhook
 from bot.adapters.clock import Clock, SystemClock
+from bot.core.secrets import register_settings
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.queue import DeliveryQueue
 from bot.router import HandlerContext, Router
@@ -63,6 +64,8 @@ def create_app(
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
     routes = router
+    # Whatever the bot echoes (comments, errors, logs) is masked of these values exactly.
+    register_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

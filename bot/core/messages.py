@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.core.plans import State
+from bot.core.secrets import KNOWN_SECRETS, KnownSecrets
 from bot.core.trailers import short_image
 
 MAX_LOG_LINES = 40
@@ -21,6 +22,33 @@ EMPTY = "\N{EN DASH}"  # shown for a value not known yet
 MAX_LINE_CHARS = 300
 COMMAND_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MARKER = re.compile(r"<!-- autostack:command id=([A-Za-z0-9._-]{1,64}) -->")
+
+# Key names whose value is a secret, in ``name: value`` and ``name=value`` forms. ``auth``
+# and ``webhook`` count only as whole words or prefixes (``auth_token``), not inside
+# ``authority`` or ``webhooks``.
+_SECRET_KEY = (
+    r"(?:secret|password|passwd|token|credentials?|api[_ .-]?key|private[_ .-]?key"
+    r"|access[_ .-]?key|auth(?![a-z])|webhook(?![a-z]))"
+)
+# The same names followed by a space and the value (``password hunter2``), except when the
+# next word is plain English (``password authentication failed``).
+_SPACED_KEY = r"(?:password|passwd|secret|credentials?|api[_ -]?key|private[_ -]?key)"
+_NOT_A_VALUE = (
+    r"(?:authentication|authorization|required|expired|invalid|incorrect|missing|mismatch"
+    r"|changed|reset|policy|must|should|cannot|could|failed|from|with|does|will|would|file"
+    r"|field|hash|hashing|length|provided|supplied|updated|rotation|rotated|store|manager"
+    r"|prompt|protected|name|value|values|found|reference|mounted|volume|data|type|error"
+    r"|check|changes|access|based|login|token|secret|password|version|have|were|that|this"
+    r"|when|then|been|being|need|needs|needed|rules|salt|strength|reuse|expiry|expires"
+    r"|unchanged|accepted|rejected|verified|verification|matches|match|correct|entered"
+    r"|given|used|using|auth)\b"
+)
+# A line of a PEM body on its own (a key printed line by line): 64 or more base64
+# characters mixing upper case, lower case and digits, which hex digests and paths do not.
+_BASE64_RUN = (
+    r"(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[0-9])"
+    r"[A-Za-z0-9+/]{64,}={0,2}(?![A-Za-z0-9+/=])"
+)
 
 # Each pattern's first group, when present, is kept so the reader still sees what kind of
 # secret was there; everything else in the match is replaced.
@@ -41,20 +69,34 @@ _SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), r"\1[redacted]"),
     (
         re.compile(
-            r"(?i)\b([A-Z0-9_.-]*(?:secret|password|passwd|token|api[_-]?key|private[_-]?key)"
-            r"[A-Z0-9_.-]*[\"']?\s*[=:]\s*[\"']?)(?!\[redacted)[^\s\"',;]{4,}"
+            rf"(?i)\b([A-Z0-9_.-]*{_SECRET_KEY}[A-Z0-9_.-]*[\"']?\s*[=:]\s*[\"']?)"
+            r"(?!\[redacted)[^\s\"',;]{4,}"
         ),
         r"\1[redacted]",
     ),
+    (
+        re.compile(
+            rf"(?i)\b({_SPACED_KEY})(\s+(?:is\s+|was\s+)?)(?!{_NOT_A_VALUE})(?!\[redacted)"
+            r"[^\s\"',;]{4,}"
+        ),
+        r"\1\2[redacted]",
+    ),
     (re.compile(r"\b(xox[abposr]-)[A-Za-z0-9-]{10,}"), r"\1[redacted]"),
+    (re.compile(_BASE64_RUN), "[redacted]"),
 )
 
 
-def redact(text: str) -> str:
-    """Mask tokens, JWTs, credentials in URLs, PEM private keys and AWS keys in ``text``."""
+def redact(text: str, known: KnownSecrets = KNOWN_SECRETS) -> str:
+    """Mask the secrets the bot knows (``known``, exactly) and whatever looks like one:
+    tokens, JWTs, credentials in URLs, ``name: value`` pairs with a secret's name, PEM
+    private keys and their bare base64 lines, AWS keys.
+
+    Known values go first, so that a pattern cannot mask half of one and leave the rest,
+    and last, so that no rewrite by a pattern can leave one standing."""
+    text = known.mask(text)
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
-    return text
+    return known.mask(text)
 
 
 def printable(text: str, limit: int = 60) -> str:

@@ -1,5 +1,9 @@
 """Why a deployment failed, in the user's terms: the unhealthy resources from Argo CD's
-resource tree, the failing pod's warning events and the last lines of its log."""
+resource tree, the failing pod's warning events and the last lines of its log.
+
+Everything here is redacted as it is gathered, not only when a comment is rendered: the
+reason also goes to the deployment's record and the audit log, and a pod's log or an
+event message may print the very secrets the app was given."""
 
 from __future__ import annotations
 
@@ -32,11 +36,11 @@ def failure_reason(verdict: Failed) -> str:
 def gather_failure(argocd: Any, application: str, verdict: Failed) -> Failure:
     """The ``Failure`` for a comment, from at most three Argo CD calls; what cannot be read
     (Argo CD flaking now) is left out rather than failing the report."""
-    reason = failure_reason(verdict)
+    reason = redact(failure_reason(verdict))
     tree = _try(lambda: argocd.resource_tree(application), ())
-    unhealthy = tuple(_node_line(n) for n in tree if n.health_status in BAD_HEALTH)
+    unhealthy = tuple(redact(_node_line(n)) for n in tree if n.health_status in BAD_HEALTH)
     if not unhealthy:
-        unhealthy = verdict.details[1:]
+        unhealthy = tuple(redact(detail) for detail in verdict.details[1:])
     pod = next((n for n in tree if n.kind == "Pod" and n.health_status in BAD_HEALTH), None)
     if pod is None:
         return Failure(reason, unhealthy[:MAX_RESOURCES])
@@ -75,7 +79,7 @@ def _event_lines(events: tuple[KubeEvent, ...]) -> tuple[str, ...]:
     lines = []
     for event in warnings[-MAX_EVENTS:]:
         times = f" (x{event.count})" if event.count > 1 else ""
-        lines.append(f"{event.object_ref} {event.reason}: {event.message}{times}")
+        lines.append(redact(f"{event.object_ref} {event.reason}: {event.message}{times}"))
     return tuple(lines)
 
 
@@ -83,5 +87,5 @@ def _try(call: Any, default: Any) -> Any:
     try:
         return call()
     except AutostackError as exc:
-        log.warning("reading why a deployment failed: %s", exc.message)
+        log.warning("reading why a deployment failed: %s", redact(exc.message))
         return default

@@ -2,8 +2,9 @@
 
 The JWT (RS256, issued 60 s in the past against clock drift, valid 9 minutes) authenticates
 as the App; it buys an installation token, which is reused until 5 minutes before it
-expires. The installation that covers a repository is looked up once and remembered.
-Times come from the injected ``Clock``, never from the system clock directly.
+expires. The installation that covers a repository is looked up once and remembered; each
+token minted joins the known secrets, so that nothing the bot echoes can carry it. Times
+come from the injected ``Clock``, never from the system clock directly.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TypeVar
 from github import Auth
 
 from bot.adapters.clock import Clock
+from bot.core.secrets import KNOWN_SECRETS
 
 JWT_BACKDATE = timedelta(seconds=60)
 JWT_LIFETIME = timedelta(minutes=9)
@@ -105,6 +107,7 @@ class InstallationTokens:
             cached = self._fresh(installation_id)
             if cached is None:
                 cached = self._mint(installation_id)
+                KNOWN_SECRETS.add(cached.token, ephemeral=True)
                 with self._lock:
                     self._tokens[installation_id] = cached
             return cached.token
