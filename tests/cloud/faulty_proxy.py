@@ -28,9 +28,13 @@ class Fault:
 
 @dataclass
 class FaultyProxy:
+    """``stubs`` answers operations moto does not implement, with AWS's success answer."""
+
     upstream: str
     faults: list[Fault] = field(default_factory=list)
+    stubs: set[str] = field(default_factory=set)  # query-protocol operations (IAM)
     seen: list[str] = field(default_factory=list)  # operations, in order
+    actions: set[str] = field(default_factory=set)  # their IAM actions, service:Operation
     answered: list[tuple[str, str]] = field(default_factory=list)  # (operation, fault code)
     url: str = ""
 
@@ -69,9 +73,12 @@ class FaultyProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 target = self.headers.get("X-Amz-Target")
                 operation = target.rsplit(".", 1)[-1] if target else _query_action(body)
+                proxy.actions.add(f"{_service(target, body)}:{operation}")
                 fault = proxy.fault_for(operation)
                 if fault is not None:
                     self._answer(*_error(fault, json_protocol=target is not None))
+                elif operation in proxy.stubs:
+                    self._answer(*_success(operation))
                 else:
                     self._answer(*_forward(proxy.upstream, self, body))
 
@@ -91,6 +98,14 @@ def _query_action(body: bytes) -> str:
     return parse_qs(body.decode()).get("Action", [""])[0]
 
 
+def _service(target: str | None, body: bytes) -> str:
+    """The IAM action prefix of a request, from its JSON target or its API version."""
+    if target:
+        return {"AmazonEC2ContainerRegistry_V20150921": "ecr"}.get(target.split(".")[0], "?")
+    version = parse_qs(body.decode()).get("Version", [""])[0]
+    return {"2010-05-08": "iam", "2011-06-15": "sts"}.get(version, "?")
+
+
 def _error(fault: Fault, *, json_protocol: bool) -> tuple[int, list[tuple[str, str]], bytes]:
     status = 400
     if json_protocol:
@@ -102,6 +117,16 @@ def _error(fault: Fault, *, json_protocol: bool) -> tuple[int, list[tuple[str, s
         "</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
     )
     return status, [("Content-Type", "text/xml")], xml.encode()
+
+
+def _success(operation: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The query protocol's answer to an operation that returns no data."""
+    xml = (
+        f'<{operation}Response xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+        "<ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId>"
+        f"</ResponseMetadata></{operation}Response>"
+    )
+    return 200, [("Content-Type", "text/xml")], xml.encode()
 
 
 def _forward(

@@ -35,10 +35,12 @@ def shell_blocks() -> dict[str, str]:
 QUICKSTART = "make demo"
 WALKTHROUGH = "autostack sandbox up &"
 COMMANDS = "autostack init gitops --repo-url https://github.com/acme/gitops.git"
+# Run against moto by tests/cloud/test_readme_aws.py, which needs moto's fixtures.
+AWS_SETUP = "autostack aws setup --app shop --repo acme/shop --branch main --dry-run"
 
 
 def test_every_shell_block_is_run_by_a_test_here() -> None:
-    assert sorted(shell_blocks()) == sorted([QUICKSTART, WALKTHROUGH, COMMANDS])
+    assert sorted(shell_blocks()) == sorted([QUICKSTART, WALKTHROUGH, COMMANDS, AWS_SETUP])
 
 
 def user_environment(home: Path) -> dict[str, str]:
