@@ -30,11 +30,11 @@ class Moto:
     def reset(self) -> None:
         httpx.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
 
-    def client(self, service: str, endpoint: str | None = None) -> object:
+    def client(self, service: str, endpoint: str | None = None, region: str = REGION) -> object:
         """A boto3 client of moto itself (``endpoint`` to go through a proxy)."""
         return boto3.client(
             service,
-            region_name=REGION,
+            region_name=region,
             endpoint_url=endpoint or self.url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",

@@ -15,6 +15,7 @@ import pytest
 
 from bot.cloud import command
 from bot.cloud.command import Arguments
+from bot.cloud.explain import CloudError
 from bot.settings import Settings
 from generators import cli_generate, initrepo
 from tests.cloud.conftest import ACCOUNT, REGION, REGISTRY, Moto
@@ -381,3 +382,14 @@ def test_every_app_of_a_gitops_repository_is_set_up(moto: Moto, tmp_path: Path) 
         == "repo:acme/api:ref:refs/heads/main"
     )
     assert "Nothing to change." in setup(app=None, repo=None, gitops=gitops)[1]
+
+
+def test_region_and_profile_flags_override_the_environment(moto: Moto) -> None:
+    code, lines = setup(region="us-east-2")
+    assert code == 0, lines
+    assert lines[0].startswith(f"AWS account {ACCOUNT}, region us-east-2,")
+    ecr: Any = moto.client("ecr", region="us-east-2")
+    repo = ecr.describe_repositories(repositoryNames=["autostack/shop"])["repositories"][0]
+    assert repo["repositoryArn"] == f"arn:aws:ecr:us-east-2:{ACCOUNT}:repository/autostack/shop"
+    with pytest.raises(CloudError, match="no AWS profile named 'nope'"):
+        setup(profile="nope")
