@@ -94,7 +94,9 @@ def test_environment_projects_are_restrictive(files: dict[str, bytes], env: str)
     assert spec["destinations"] == [
         {"server": "https://kubernetes.default.svc", "namespace": f"*-{env}"}
     ]
-    assert spec["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+    assert spec["clusterResourceWhitelist"] == [
+        {"group": "", "kind": "Namespace", "name": f"*-{env}"}
+    ]
     assert spec["orphanedResources"] == {"warn": True}
     allowed = {(k["group"], k["kind"]) for k in spec["namespaceResourceWhitelist"]}
     assert ("rbac.authorization.k8s.io", "RoleBinding") not in allowed
@@ -117,36 +119,35 @@ def test_root_app_of_apps(files: dict[str, bytes]) -> None:
     assert project["spec"]["destinations"] == [
         {"server": "https://kubernetes.default.svc", "namespace": "argocd"}
     ]
-    assert "clusterResourceWhitelist" not in project["spec"]
-    assert {k["kind"] for k in project["spec"]["namespaceResourceWhitelist"]} == {
-        "Application",
-        "AppProject",
-    }
+    assert project["spec"]["clusterResourceWhitelist"] == []
+    assert project["spec"]["namespaceResourceWhitelist"] == [
+        {"group": "argoproj.io", "kind": "Application"}
+    ]
     assert root["spec"]["project"] == project["metadata"]["name"]
     assert "finalizers" not in root["metadata"]  # deleting the root never deletes the apps
     source = root["spec"]["source"]
     assert (source["repoURL"], source["targetRevision"], source["path"]) == (
         REPO_URL,
         "main",
-        "argocd",
+        "argocd/apps",
     )
     assert root["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
 
 
-def test_root_includes_app_and_project_files_but_not_itself(files: dict[str, bytes]) -> None:
+def test_root_syncs_the_applications_only(files: dict[str, bytes]) -> None:
     root = load_documents(files["argocd/root.yaml"].decode())[1]
-    directory = root["spec"]["source"]["directory"]
-    assert directory["recurse"] is True
-    patterns = directory["include"].strip("{}").split(",")
+    source = root["spec"]["source"]
+    assert source["directory"] == {"recurse": False, "include": "*.yaml"}
     generated = app_files(SPECS["web"], GitOpsConfig(repo_url=REPO_URL), nothing)
-    synced = [p for p in [*files, *generated] if p.startswith("argocd/")]
+    folder = source["path"] + "/"
 
-    def included(path: str) -> bool:
-        rel = path.removeprefix("argocd/")
-        return any(fnmatch.fnmatchcase(rel, pattern) for pattern in patterns)
+    def synced(path: str) -> bool:
+        rel = path.removeprefix(folder)
+        return path.startswith(folder) and "/" not in rel and fnmatch.fnmatchcase(rel, "*.yaml")
 
-    assert [p for p in synced if included(p)] == [
-        p for p in synced if p.endswith(".yaml") and p != "argocd/root.yaml"
+    # Neither the projects nor the root itself: those are applied by hand.
+    assert [p for p in sorted({*files, *generated}) if synced(p)] == [
+        p for p in sorted(generated) if p.startswith("argocd/apps/")
     ]
 
 
