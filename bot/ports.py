@@ -205,8 +205,25 @@ class GitHub(Protocol):
         summary: str = "",
         details_url: str | None = None,
         existing_id: int | None = None,
+        external_id: str | None = None,
     ) -> int:
-        """Create or update a check run; a commit status where checks are not permitted."""
+        """Create or update a check run; a commit status where checks are not permitted.
+        ``external_id`` tags a new one, for ``find_check_run``."""
+        ...
+
+    # What a report interrupted part-way (a worker killed between GitHub's answer and the
+    # database write) already made: asked only when recovering, so the common path pays
+    # nothing for it.
+    def find_deployment(self, repo: str, sha: str, environment: str, label: str) -> int | None:
+        """The Deployment whose payload's ``autostack`` is ``label``, if GitHub has one."""
+        ...
+
+    def deployment_states(self, repo: str, deployment_id: int) -> list[str]:
+        """The Deployment's status states, newest first."""
+        ...
+
+    def find_check_run(self, repo: str, sha: str, name: str, external_id: str) -> int | None:
+        """The check run ``name`` on ``sha`` tagged ``external_id``, if GitHub has one."""
         ...
 
     def open_or_update_issue(self, repo: str, marker: str, title: str, body: str) -> IssueRef:

@@ -102,14 +102,57 @@ class Deployer:
         advance_next: bool = True,
     ) -> str | None:
         """End ``deployment`` in ``state``, report it, and hand its lock on; returns the
-        ticket that holds the lock next."""
-        deployment = self.records.update(deployment.id, self.now(), state=state, message=summary)
+        ticket that holds the lock next.
+
+        The verdict and a report due are saved together before anything is sent, and the
+        report is marked done after: a process killed in between leaves a report due, which
+        ``report_unfinished`` (the watcher's every pass) completes once."""
+        deployment = self.records.update(
+            deployment.id,
+            self.now(),
+            state=state,
+            message=summary,
+            details={"report_due": {"environment_url": environment_url}},
+        )
         if failure is None and state == "failed":
             failure = Failure(reason=summary)  # the comment says why, not just "failed"
-        report.finish_on_github(self.services, deployment, summary, environment_url)
-        self._show(deployment, row=row, failure=failure)
         self._audit(deployment, f"{deployment.label} {state.replace('_', ' ')}: {summary}")
+        return self._report_finished(
+            deployment, row=row, failure=failure, advance_next=advance_next, recovering=False
+        )
+
+    def report_unfinished(self) -> int:
+        """Complete the reports of finished deployments whose process died while reporting;
+        returns how many there were."""
+        unfinished = [d for d in self.records.recently_finished() if d.details.get("report_due")]
+        for deployment in unfinished:
+            log.info("%s: completing its report, cut short before", deployment.label)
+            failed = deployment.state == "failed"
+            failure = Failure(reason=deployment.message or "") if failed else None
+            self._report_finished(deployment, row=None, failure=failure, recovering=True)
+        return len(unfinished)
+
+    def _report_finished(
+        self,
+        deployment: Deployment,
+        *,
+        row: EnvRow | None,
+        failure: Failure | None,
+        recovering: bool,
+        advance_next: bool = True,
+    ) -> str | None:
+        due = deployment.details.get("report_due") or {}
+        summary = deployment.message or deployment.state
+        report.finish_on_github(
+            self.services,
+            deployment,
+            summary,
+            due.get("environment_url"),
+            recovering=recovering,
+        )
+        self._show(deployment, row=row, failure=failure)
         following = self.ctx.locks.release(deployment.lock_key, deployment.label, now=self.now())
+        self.records.update(deployment.id, self.now(), details={"report_due": None})
         if advance_next and following and following != deployment.label:
             self.advance(_id(following))
         return following

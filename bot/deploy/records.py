@@ -149,6 +149,19 @@ class DeploymentStore:
         with self.store.read() as session:
             return [_value(row) for row in session.scalars(query.order_by(DeploymentRow.id))]
 
+    def recently_finished(self, limit: int = 50) -> list[Deployment]:
+        """The most recently finished deployments, newest first: where a report cut short
+        by a dying process is found (a finished deployment's report is due only until it is
+        sent, moments later)."""
+        query = (
+            select(DeploymentRow)
+            .where(DeploymentRow.finished_at.is_not(None))
+            .order_by(DeploymentRow.finished_at.desc())
+            .limit(limit)
+        )
+        with self.store.read() as session:
+            return [_value(row) for row in session.scalars(query)]
+
     def latest(self, app: str, env: str, *, states: frozenset[str] | set[str]) -> Deployment | None:
         query = (
             select(DeploymentRow)

@@ -90,18 +90,26 @@ def start_on_github(
     """A GitHub Deployment (in progress) and a check run for the app commit being deployed;
     nothing when the deployment names no app commit (a rollback to an image).
 
-    ``save(github_deployment_id=...)`` and ``save(check_run_id=...)`` keep each id as soon
-    as it exists, and what ``deployment`` already has is not created again: a retry after a
-    failure part-way makes no second Deployment or check run.
+    The intent is saved first (``details.github_started``), then each id as soon as it
+    exists (``save(github_deployment_id=...)``, ``save(check_run_id=...)``). A second
+    attempt (the worker died, or GitHub failed part-way) looks on GitHub for what the first
+    made but could not record, so no Deployment, status or check run is made twice.
     """
     sha = deployment.source_sha
     if not sha:
         return
-    github = services.github
+    github, repo = services.github, deployment.app_repo
+    recovering = bool(deployment.details.get("github_started"))
+    if not recovering:
+        save(details={"github_started": True})
     deployment_id = deployment.github_deployment_id
+    if deployment_id is None and recovering:
+        deployment_id = github.find_deployment(repo, sha, deployment.env, deployment.label)
+        if deployment_id is not None:
+            save(github_deployment_id=deployment_id)
     if deployment_id is None:
         deployment_id = github.create_deployment(
-            deployment.app_repo,
+            repo,
             sha,
             deployment.env,
             {"app": deployment.app, "image": deployment.image, "autostack": deployment.label},
@@ -112,22 +120,28 @@ def start_on_github(
         save(github_deployment_id=deployment_id)
     if deployment.check_run_id is not None:
         return
-    github.deployment_status(
-        deployment.app_repo,
-        deployment_id,
-        "in_progress",
-        log_url=argocd_app_url(services, deployment),
-        description="Committed to the GitOps repository; waiting for Argo CD",
-    )
-    check_id = github.check_run(
-        deployment.app_repo,
-        sha,
-        f"AutoStack / {deployment.env}",
-        "in_progress",
-        title=f"Deploying to {deployment.env}",
-        summary=f"`{deployment.image}` is being synced by Argo CD ({deployment.label}).",
-        details_url=argocd_app_url(services, deployment),
-    )
+    name = f"AutoStack / {deployment.env}"
+    check_id = github.find_check_run(repo, sha, name, deployment.label) if recovering else None
+    states = github.deployment_states(repo, deployment_id) if recovering else []
+    if not states:
+        github.deployment_status(
+            repo,
+            deployment_id,
+            "in_progress",
+            log_url=argocd_app_url(services, deployment),
+            description="Committed to the GitOps repository; waiting for Argo CD",
+        )
+    if check_id is None:
+        check_id = github.check_run(
+            repo,
+            sha,
+            name,
+            "in_progress",
+            title=f"Deploying to {deployment.env}",
+            summary=f"`{deployment.image}` is being synced by Argo CD ({deployment.label}).",
+            details_url=argocd_app_url(services, deployment),
+            external_id=deployment.label,
+        )
     save(check_run_id=check_id)
 
 
@@ -136,10 +150,20 @@ def finish_on_github(
     deployment: Deployment,
     summary: str,
     environment_url: str | None = None,
+    *,
+    recovering: bool = False,
 ) -> None:
-    """Final statuses of a finished deployment's GitHub Deployment and check run."""
+    """Final statuses of a finished deployment's GitHub Deployment and check run. When
+    ``recovering`` a report cut short, a final status GitHub already has is not sent again
+    (the check run's is an update, the same either way)."""
     github = services.github
-    if deployment.github_deployment_id is not None:
+    final = DEPLOYMENT_STATE[deployment.state]
+    sent = (
+        recovering
+        and deployment.github_deployment_id is not None
+        and final in github.deployment_states(deployment.app_repo, deployment.github_deployment_id)
+    )
+    if deployment.github_deployment_id is not None and not sent:
         github.deployment_status(
             deployment.app_repo,
             deployment.github_deployment_id,

@@ -70,6 +70,7 @@ class Watcher:
             if not self.leader.acquire():
                 return
             now = self.ctx.clock.now()
+            self.deployer.report_unfinished()
             self._expire_locks(now)
             if self.services.argocd is None:
                 return

@@ -90,6 +90,7 @@ class CheckRun:
     title: str
     summary: str
     details_url: str | None
+    external_id: str | None = None
 
 
 @dataclass
@@ -368,6 +369,7 @@ class FakeGitHub:
         summary: str = "",
         details_url: str | None = None,
         existing_id: int | None = None,
+        external_id: str | None = None,
     ) -> int:
         self._record("check_run", repo, sha, name, status, conclusion, existing_id)
         self._repo(repo)
@@ -396,12 +398,42 @@ class FakeGitHub:
                 title,
                 summary,
                 details_url,
+                external_id,
             )
             self.check_runs[run.id] = run
         else:
             run.status, run.conclusion, run.title = status, conclusion, title
             run.summary, run.details_url = summary, details_url
         return run.id
+
+    def find_deployment(self, repo: str, sha: str, environment: str, label: str) -> int | None:
+        self._record("find_deployment", repo, sha, environment, label)
+        for deployment in reversed(self.deployments.values()):
+            same = (deployment.repo, deployment.sha, deployment.environment)
+            if same == (repo.lower(), sha, environment) and (
+                deployment.payload.get("autostack") == label
+            ):
+                return deployment.id
+        return None
+
+    def deployment_states(self, repo: str, deployment_id: int) -> list[str]:
+        self._record("deployment_states", repo, deployment_id)
+        deployment = self.deployments.get(deployment_id)
+        if deployment is None or deployment.repo != repo.lower():
+            raise NotFound(f"GitHub answered 404 to read deployment {deployment_id}")
+        return [str(status["state"]) for status in reversed(deployment.statuses)]
+
+    def find_check_run(self, repo: str, sha: str, name: str, external_id: str) -> int | None:
+        self._record("find_check_run", repo, sha, name, external_id)
+        for run in reversed(self.check_runs.values()):
+            if (run.repo, run.sha, run.name, run.external_id) == (
+                repo.lower(),
+                sha,
+                name,
+                external_id,
+            ):
+                return run.id
+        return None
 
     def open_or_update_issue(self, repo: str, marker: str, title: str, body: str) -> IssueRef:
         self._record("open_or_update_issue", repo, marker, title, body)

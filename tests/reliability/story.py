@@ -43,13 +43,18 @@ class Run:
 
     pull: int
     sha: str
+    main: str
 
 
 def play(bed: Testbed) -> Run:
     """The story, waiting only on what GitHub shows, so a bot restart in the middle only
-    makes it wait longer."""
+    makes it wait longer: a merge to main deploys to dev, then a pull request goes to prod
+    by ``/deploy prod``."""
     mia = Person(bed, "mia")
     try:
+        main = bed.push("shop", {"VERSION": "2\n"}, "Bump the version", user="mia")
+        bed.build("shop", main, branch="main")
+        wait(bed, "dev to be deployed", lambda: deployed(mia, "dev", main))
         sha = bed.push("shop", {"feature.txt": "new\n"}, "Add a feature", branch="feature")
         pull = int(bed.open_pull("shop", "feature", "Add a feature", user="dev")["number"])
         bed.build("shop", sha, branch="feature", event="pull_request")
@@ -59,7 +64,7 @@ def play(bed: Testbed) -> Run:
         [gitops_pull] = wait(bed, "the prod GitOps pull request", lambda: open_pulls(mia))
         bed.merge(bed.gitops_name, gitops_pull["number"], user="mia")
         wait(bed, "prod to be reported deployed", lambda: reported_success(mia, sha, pull))
-        return Run(pull, sha)
+        return Run(pull, sha, main)
     finally:
         mia.close()
 
@@ -79,14 +84,19 @@ def open_pulls(person: Person) -> list[dict[str, Any]]:
     return person.pulls("gitops", "open")
 
 
-def reported_success(person: Person, sha: str, pull: int) -> bool:
-    deployments = person.get("shop/deployments", environment="prod")
+def deployed(person: Person, env: str, sha: str) -> bool:
+    """The newest status of ``sha``'s Deployment to ``env`` is success."""
+    deployments = person.get("shop/deployments", environment=env)
     ours = [d for d in deployments if d["sha"] == sha]
     if not ours:
         return False
     states = [s["state"] for s in person.get(f"shop/deployments/{ours[0]['id']}/statuses")]
+    return bool(states) and states[0] == "success"
+
+
+def reported_success(person: Person, sha: str, pull: int) -> bool:
     answered = any(": deployed" in body for body in person.answers("shop", pull))
-    return bool(states) and states[0] == "success" and answered
+    return answered and deployed(person, "prod", sha)
 
 
 @dataclass
@@ -108,7 +118,7 @@ def effects(bed: Testbed, run: Run, scratch: Path) -> Effects:
         history = gitops_history(bed, scratch / f"clone-{time.monotonic_ns()}")
         commits = [
             tuple(
-                f"{key}={','.join(values)}".replace(run.sha, "<sha>")
+                f"{key}={','.join(values)}".replace(run.sha, "<sha>").replace(run.main, "<main>")
                 for key, values in sorted(entry["trailers"].items())
                 if key not in ("Autostack-Delivery",)
             )
@@ -121,8 +131,11 @@ def effects(bed: Testbed, run: Run, scratch: Path) -> Effects:
             statuses = mia.get(f"shop/deployments/{deployment['id']}/statuses")
             key = f"{deployment['environment']}@{deployment['sha'][:7]}"
             deployments[key] = sorted(s["state"] for s in statuses)
-        runs = mia.get(f"shop/commits/{run.sha}/check-runs")["check_runs"]
-        checks = sorted((r["name"], r["status"], r["conclusion"] or "") for r in runs)
+        checks = sorted(
+            (r["name"], r["status"], r["conclusion"] or "")
+            for sha in (run.main, run.sha)
+            for r in mia.get(f"shop/commits/{sha}/check-runs")["check_runs"]
+        )
         answers = mia.command_comments("shop", run.pull)
         endings = sorted(_outcome(bodies[-1]) for bodies in answers.values())
         dead = [f"{d.event}: {d.last_error}" for d in stored_deliveries(bed) if d.state == "dead"]

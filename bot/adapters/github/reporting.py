@@ -183,11 +183,21 @@ class Reporting:
         summary: str = "",
         details_url: str | None = None,
         existing_id: int | None = None,
+        external_id: str | None = None,
     ) -> int:
         if repo.lower() not in self._no_checks:
             try:
                 return self._check_run(
-                    repo, sha, name, status, conclusion, title, summary, details_url, existing_id
+                    repo,
+                    sha,
+                    name,
+                    status,
+                    conclusion,
+                    title,
+                    summary,
+                    details_url,
+                    existing_id,
+                    external_id,
                 )
             except Forbidden:
                 # Checks need the App's checks:write; commit statuses only statuses:write.
@@ -214,6 +224,7 @@ class Reporting:
         summary: str,
         details_url: str | None,
         existing_id: int | None,
+        external_id: str | None,
     ) -> int:
         api, url = self._api(repo), f"{repo_path(repo)}/check-runs"
         shown = truncate(title or name, TITLE_LIMIT)
@@ -234,10 +245,35 @@ class Reporting:
                 return int(doc["id"])
             except NotFound:
                 pass  # not ours any more (or a commit status id): start a new check run
-        doc = api.call(
-            "POST", url, f"create check {name} on {sha[:12]}", body=body | {"head_sha": sha}
-        )
+        new = body | {"head_sha": sha} | ({"external_id": external_id} if external_id else {})
+        doc = api.call("POST", url, f"create check {name} on {sha[:12]}", body=new)
         return int(doc["id"])
+
+    def find_deployment(self, repo: str, sha: str, environment: str, label: str) -> int | None:
+        doing = f"look for the {environment} deployment of {sha[:12]} in {repo}"
+        params = {"sha": sha, "environment": environment, "per_page": 100}
+        for doc in self._api(repo).pages(f"{repo_path(repo)}/deployments", doing, params):
+            payload = doc.get("payload")
+            if isinstance(payload, dict) and payload.get("autostack") == label:
+                return int(doc["id"])
+        return None
+
+    def deployment_states(self, repo: str, deployment_id: int) -> list[str]:
+        url = f"{repo_path(repo)}/deployments/{int(deployment_id)}/statuses"
+        doing = f"read the statuses of deployment {deployment_id}"
+        return [str(doc["state"]) for doc in self._api(repo).pages(url, doing, {"per_page": 100})]
+
+    def find_check_run(self, repo: str, sha: str, name: str, external_id: str) -> int | None:
+        if repo.lower() in self._no_checks:
+            return None
+        url = f"{repo_path(repo)}/commits/{sha}/check-runs"
+        doing = f"look for check {name} on {sha[:12]}"
+        params = {"check_name": name, "filter": "all", "per_page": 100}
+        try:
+            docs = self._api(repo).pages(url, doing, params, key="check_runs")
+            return next((int(d["id"]) for d in docs if d.get("external_id") == external_id), None)
+        except Forbidden:
+            return None
 
     # --- issues --------------------------------------------------------------------
 
