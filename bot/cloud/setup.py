@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from bot.cloud.desired import (
     ROLE_VARIABLE,
@@ -41,8 +42,6 @@ class Cloud(Protocol):
 
 
 class Variables(Protocol):
-    github_host: str
-
     def repo_facts(self, repo: str) -> tuple[str, str]: ...
 
     def read(self, repo: str, name: str) -> str | None: ...
@@ -84,7 +83,7 @@ def run(request: Request, cloud: Cloud, variables: Variables | None, out: Out) -
     desired = desired_state(targets, view.branches, request.options, account)
     observed = cloud.observe(desired)
     observed = replace(observed, variables=view.variables, unasked=view.unasked)
-    host = variables.github_host if variables is not None else "github.com"
+    host = (urlsplit(request.options.github_url).hostname or "github.com").lower()
     plan = make_plan(desired, observed, github_host=host)
     notices = view.notices + _non_ecr_notices(targets, account, request.options.prefix)
     for line in header(account, caller) + notices + plan_lines(plan):

@@ -40,7 +40,6 @@ class FakeCloud:
 
 @dataclass
 class FakeGitHub:
-    github_host: str = "github.com"
     installed: bool = True
     can_read: bool = True
     can_write: bool = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -26,21 +26,20 @@ API_VERSION = {"X-GitHub-Api-Version": "2022-11-28"}
 class AppVariables:
     """Reads a repository's default branch and reads and writes its Actions variables."""
 
-    def __init__(self, github: GitHubAdapter, web_url: str, http: httpx.Client | None = None):
+    def __init__(self, github: GitHubAdapter, http: httpx.Client | None = None):
         self._github = github
         self._http = http or httpx.Client(
             base_url=github.api_url,
             timeout=TIMEOUT_SECONDS,
             headers={**ACCEPT, **API_VERSION, "User-Agent": USER_AGENT},
         )
-        self.github_host = (urlsplit(web_url).hostname or "github.com").lower()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppVariables | None:
         """None when the App is not configured (no id or no key)."""
         if settings.github_app_id is None or settings.private_key() is None:
             return None
-        return cls(GitHubAdapter.from_settings(settings, SystemClock()), settings.github_url)
+        return cls(GitHubAdapter.from_settings(settings, SystemClock()))
 
     def close(self) -> None:
         self._http.close()
