@@ -134,17 +134,19 @@ def retry_delivery(settings: Settings, delivery_id: str) -> int:
 def audit(
     settings: Settings, app: str | None, env: str | None, verify: bool, output: str = "text"
 ) -> int:
-    """Print the audit log (oldest first), or check its hash chain with ``verify``; ``output``
-    ``json`` prints one JSON document instead."""
+    """Print the audit log (oldest first), or check its hash chain, seals and this data
+    dir's checkpoint with ``verify``; ``output`` ``json`` prints one JSON document instead.
+
+    Verifying needs the webhook secret the bot runs with (the seals' key is derived from
+    it), from the environment or stored by the setup flow; without it the chain is checked
+    but reported unanchored, with exit code 2."""
+    # The key may have come from the setup flow, as it does for ``serve``.
+    settings = setup_flow.with_stored_credentials(settings)
     store = _open(settings)
     try:
-        log = AuditLog(store)
-        if verify and output == "json":
-            intact, first_bad = log.verify()
-            print(cli_output.verify_json(intact, first_bad))
-            return 0 if intact else 1
+        log = AuditLog.from_settings(store, settings)
         if verify:
-            return _verify(log)
+            return _verify(log, output)
         entries = log.entries(app=app, env=env)
     finally:
         store.dispose()
@@ -160,10 +162,43 @@ def audit(
     return 0
 
 
-def _verify(log: AuditLog) -> int:
-    ok, first_bad = log.verify()
-    if ok:
-        print("audit log chain intact")
-        return 0
-    print(f"audit log chain broken at entry {first_bad}: it or an earlier entry was altered")
-    return 1
+def _verify(log: AuditLog, output: str = "text") -> int:
+    """One line of verdict, then what it rests on. Exit code 1 when something failed, 2 when
+    no key was at hand to check the seals with (the chain is unanchored), else 0."""
+    verdict = log.verify()
+    code = 1 if not verdict.intact else 0 if verdict.keyed else 2
+    if output == "json":
+        print(cli_output.verify_json(verdict.intact, verdict.first_bad))
+        return code
+    count = f"{verdict.entries} entr{'y' if verdict.entries == 1 else 'ies'}"
+    if not verdict.intact:
+        where = f" at entry {verdict.first_bad}" if verdict.first_bad is not None else ""
+        print(f"audit log chain broken{where}: {verdict.problem}")
+    elif verdict.anchored:
+        print(f"audit log chain intact: {count}, sealed through entry {verdict.sealed_through}")
+        if verdict.unsealed_before:
+            print(
+                f"  the {verdict.unsealed_before} oldest predate the seals (written before "
+                "sealing began, or under an earlier webhook secret): the first seal after "
+                "them vouches for them"
+            )
+    elif not verdict.keyed:
+        print(
+            f"audit log hash chain intact ({count}), but unanchored: AUTOSTACK_WEBHOOK_SECRET "
+            "is not set, so the seals cannot be checked, and entries rewritten with their "
+            "hashes recomputed would pass"
+        )
+    else:
+        print(
+            f"audit log hash chain intact ({count}), but unanchored: no entry is sealed yet "
+            "(written before sealing began, or without the webhook secret); the next entry "
+            "the bot records seals them"
+        )
+    if verdict.intact and verdict.checkpoint is not None:
+        print(f"  this data dir's checkpoint, entry {verdict.checkpoint}, is in place")
+    elif verdict.intact and verdict.entries:
+        print(
+            "  this data dir holds no checkpoint of this log, so deleted newest entries "
+            "would not show here: verify where the bot runs"
+        )
+    return code

@@ -45,7 +45,7 @@ class HandlerContext:
             settings=settings,
             clock=clock,
             store=store,
-            audit=AuditLog(store, clock),
+            audit=AuditLog.from_settings(store, settings, clock),
             locks=DeployLocks(store),
             metrics=extra.pop("metrics", None) or Metrics(),
             github_factory=extra.pop("github_factory", None),

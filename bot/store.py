@@ -145,6 +145,8 @@ class AuditRow(Base):
     # Unique: two entries claiming the same predecessor would be a fork in the chain.
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # HMAC over id and hash under a key the database does not hold; see bot/anchor.py.
+    seal: Mapped[str | None] = mapped_column(String(100))
 
 
 class LockRow(Base):

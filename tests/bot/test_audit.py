@@ -60,7 +60,7 @@ def test_records_and_filters_entries(store: Store, clock: FakeClock) -> None:
     assert len(log.entries(app="shop", env="prod")) == 3
     assert log.entries(app="shop", env="dev") == []
     assert entries[1].prev_hash == entries[0].hash
-    assert log.verify() == (True, None)
+    assert log.verify().intact
 
 
 def test_verify_names_the_first_tampered_entry(store: Store, clock: FakeClock) -> None:
@@ -71,7 +71,7 @@ def test_verify_names_the_first_tampered_entry(store: Store, clock: FakeClock) -
         session.execute(
             update(AuditRow).where(AuditRow.id == ids[2]).values(summary="opened GitOps PR #8")
         )
-    assert log.verify() == (False, ids[2])
+    assert log.verify().first_bad == ids[2]
 
 
 def test_verify_detects_a_rewritten_detail_and_a_deleted_entry(
@@ -82,10 +82,10 @@ def test_verify_detects_a_rewritten_detail_and_a_deleted_entry(
     ids = [e.id for e in log.entries()]
     with store.write() as session:
         session.execute(delete(AuditRow).where(AuditRow.id == ids[1]))
-    assert log.verify() == (False, ids[2])
+    assert log.verify().first_bad == ids[2]
     with store.write() as session:
         session.execute(update(AuditRow).where(AuditRow.id == ids[0]).values(details={"x": 1}))
-    assert log.verify() == (False, ids[0])
+    assert log.verify().first_bad == ids[0]
 
 
 def test_concurrent_appends_keep_one_chain(store: Store, clock: FakeClock) -> None:
@@ -103,4 +103,4 @@ def test_concurrent_appends_keep_one_chain(store: Store, clock: FakeClock) -> No
     for thread in threads:
         thread.join()
     assert len(log.entries()) == 30
-    assert log.verify() == (True, None)
+    assert log.verify().intact

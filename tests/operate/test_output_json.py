@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import update
 
 from bot import commands_cli
@@ -27,7 +28,8 @@ HOSTILE_SUMMARY = "evil\x1b[31m\nsecond line\u202e"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+    # The webhook secret is the audit log's seal key: without one, --verify exits 2.
+    return Settings(data_dir=tmp_path / "data", webhook_secret=SecretStr("audit-seal-key-0"))
 
 
 @pytest.fixture
