@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import PurePath
 
 # A problem quotes what it refuses; a value of megabytes must not become a message (or an
-# onboarding issue) of megabytes.
-MAX_PART = 400
+# onboarding issue) of megabytes. Paths get more room: callers match them by prefix.
+MAX_PROBLEM = 400
+MAX_PATH = 1024
 
 
 class GeneratorError(Exception):
@@ -16,9 +17,9 @@ class GeneratorError(Exception):
     """
 
     def __init__(self, path: str | PurePath | None, problem: str, hint: str | None = None):
-        self.path = _one_line(str(path)) if path is not None else None
-        self.problem = _one_line(problem)
-        self.hint = _one_line(hint) if hint else None
+        self.path = _one_line(str(path), MAX_PATH) if path is not None else None
+        self.problem = _one_line(problem, MAX_PROBLEM)
+        self.hint = _one_line(hint, MAX_PROBLEM) if hint else None
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -27,6 +28,6 @@ class GeneratorError(Exception):
         return f"{where}{self.problem}{hint}"
 
 
-def _one_line(text: str) -> str:
-    line = " ".join(text[: MAX_PART * 4].split())
-    return line if len(line) <= MAX_PART else line[: MAX_PART - 3] + "..."
+def _one_line(text: str, limit: int) -> str:
+    line = " ".join(text[: limit * 4].split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
