@@ -159,3 +159,21 @@ def test_the_app_registers_its_settings_secrets(settings: Settings) -> None:
     )
     create_app(configured, router=PING_ONLY)
     assert webhook_secret in KNOWN_SECRETS and argocd_token in KNOWN_SECRETS
+
+
+class ConsoleSettings(Settings):
+    """Settings as the console's variables will extend them (DESIGN.md: Console)."""
+
+    github_client_secret: SecretStr | None = None
+    session_secret: SecretStr | None = None
+
+
+def test_every_secret_setting_is_registered_including_ones_added_later(tmp_path: Path) -> None:
+    settings = ConsoleSettings(
+        github_client_secret=SecretStr("oauth-client-secret-1"),
+        session_secret=SecretStr("session-signing-secret-1"),
+        data_dir=tmp_path,
+    )
+    known = KnownSecrets()
+    register_settings(settings, known)
+    assert "oauth-client-secret-1" in known and "session-signing-secret-1" in known
