@@ -37,6 +37,7 @@ EVENTS_USED: dict[str, str] = {
 # need no installation permission but are listed so that the list is complete.
 API_OPERATIONS: dict[tuple[str, str], str] = {
     ("POST", "/app-manifests/{code}/conversions"): "setup flow: the new App's credentials",
+    ("GET", "/app"): "readiness: GitHub accepts a token signed with the App's key",
     ("GET", "/repos/{owner}/{repo}/installation"): "the installation that covers a repo",
     ("POST", "/app/installations/{installation_id}/access_tokens"): "installation tokens",
     ("GET", "/repos/{owner}/{repo}"): "default branch and clone URL",
@@ -58,8 +59,11 @@ API_OPERATIONS: dict[tuple[str, str], str] = {
     ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"): "update or close that issue",
     ("POST", "/repos/{owner}/{repo}/deployments"): "a GitHub Deployment per deployment",
     ("POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"): "its progress",
+    ("GET", "/repos/{owner}/{repo}/deployments"): "a Deployment a report cut short made",
+    ("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"): "what it was told",
     ("POST", "/repos/{owner}/{repo}/check-runs"): "the deploy check run",
     ("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}"): "its progress",
+    ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs"): "a check run cut short",
     ("POST", "/repos/{owner}/{repo}/statuses/{sha}"): "a status where checks are unavailable",
 }
 
