@@ -13,7 +13,7 @@ import sys
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import cli_output, setup_flow, setup_web, startup
+from bot import cli_output, setup_flow, setup_web, startup, webhook
 from bot.adapters.clock import SystemClock
 from bot.audit import AuditLog
 from bot.logs import configure_logging
@@ -61,8 +61,15 @@ def serve(settings: Settings, host: str, port: int, *, setup: bool = False) -> i
         return 2
     # log_config=None: uvicorn's lines go through the handler configured above. The socket
     # is bound already, so uvicorn does not log where it listens: this line does.
+    # server_limits: what slow or hostile clients may hold (header and body deadlines,
+    # connections at once) is bounded before anything reads a request.
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=configured.log_level.lower(), log_config=None
+        app,
+        host=host,
+        port=port,
+        log_level=configured.log_level.lower(),
+        log_config=None,
+        **webhook.server_limits(),
     )
     logging.getLogger(__name__).info("listening on http://%s:%d", host, listener.getsockname()[1])
     uvicorn.Server(config).run(sockets=[listener])
