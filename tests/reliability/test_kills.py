@@ -60,13 +60,13 @@ REPORT = os.environ.get("AUTOSTACK_RELIABILITY_REPORT")
 EVERY = "reliability or not reliability"  # the marker expression that selects every point
 
 
-def test_id(doing: str) -> str:
+def point_id(doing: str) -> str:
     """``doing`` as a test id that a shell passes to ``-k`` unquoted."""
     return re.sub(r"[^A-Za-z0-9]+", "-", doing).strip("-")
 
 
 def ids() -> list[str]:
-    return [test_id(point[0]) for point in POINTS]
+    return [point_id(point[0]) for point in POINTS]
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def record(
 ) -> None:
     if not REPORT:
         return
-    name = test_id(doing)
+    name = point_id(doing)
     row = {
         "scenario": f"SIGKILL while {doing}",
         "call": f"{method} {route} #{nth}",
