@@ -170,10 +170,13 @@ def configure_logging(level: str, log_format: LogFormat, *, stream: IO[str] | No
     root.setLevel(level)
     # uvicorn's own configuration (as installed by a server started earlier in this
     # process, e.g. the setup flow's) gives its loggers handlers that do not propagate.
+    # A server started with access_log=False or another log level also leaves its mark.
     for name in UVICORN_LOGGERS:
         logger = logging.getLogger(name)
         for old in list(logger.handlers):
             logger.removeHandler(old)
         logger.propagate = True
+        logger.disabled = False
+        logger.setLevel(logging.NOTSET)
     # The watcher's scheduler logs every pass at INFO; its failures still show.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))

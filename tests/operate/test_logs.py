@@ -133,8 +133,10 @@ def test_text_lines_end_with_the_context(captured: io.StringIO) -> None:
 def test_uvicorn_access_lines_become_fields(captured: io.StringIO) -> None:
     configure_logging("INFO", "json", stream=captured)
     access = logging.getLogger("uvicorn.access")
-    access.addHandler(logging.NullHandler())  # as uvicorn's own configuration leaves it
+    # As uvicorn's own configuration leaves it (log_level="warning", access_log=False).
+    access.addHandler(logging.NullHandler())
     access.propagate = False
+    access.setLevel(logging.WARNING)
     configure_logging("INFO", "json", stream=captured)  # takes uvicorn's loggers back
     access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/readyz", "1.1", 200)
     (line,) = json_lines(captured)
