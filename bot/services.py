@@ -17,7 +17,7 @@ from bot.ports import GitHub, RepoInfo
 from bot.settings import Settings
 from generators.config import CONFIG_FILE, GitOpsConfig, parse_config
 from generators.errors import GeneratorError
-from generators.naming import derive_app_name
+from generators.naming import derive_app_name, is_app_name
 from generators.yamlio import YAMLError, safe_load_all
 
 SOURCE_REPO_ANNOTATION = "autostack.dev/source-repo"
@@ -95,7 +95,9 @@ class Services:
                 meta = obj.get("metadata") or {}
                 source = (meta.get("annotations") or {}).get(SOURCE_REPO_ANNOTATION)
                 app = (meta.get("labels") or {}).get(APP_LABEL)
-                if source and str(source).lower() == full_name.lower() and app:
+                # The label becomes a path in the GitOps repository: only a valid app
+                # name is taken from a file anyone may edit.
+                if source and str(source).lower() == full_name.lower() and is_app_name(app):
                     return str(app)
                 if app == derived:
                     found = derived

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from bot.core.errors import PermanentError, TransientError, UserError
+from bot.logs import delivery_context
 from bot.queue import Delivery, DeliveryQueue, PayloadUnreadable, storable_error
 from bot.router import HandlerContext, Router
 
@@ -55,6 +56,7 @@ class Worker:
         if delivery is None:
             return False
         with (
+            delivery_context(delivery),
             self.context.metrics.processing_seconds.labels(delivery.event).time(),
             LeaseKeeper(self.queue, delivery, self.lease, self.context.clock.now),
         ):

@@ -25,7 +25,7 @@ HEX_SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
 SHORT_HEX = re.compile(r"^(?=.*[0-9])[0-9a-fA-F]{1,6}$")  # "cafe" is a word, "c4fe" a sha
 DEPLOYMENT_ID = re.compile(r"^[dD]-([0-9]{1,12})$")
 ISSUE_NUMBER = re.compile(r"^#[0-9]+$")
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")  # \Z: no trailing newline
 
 ParamKind = Literal["env", "ref", "target"]
 ReplyKind = Literal["help", "typo", "unknown_env", "usage", "invalid"]
