@@ -108,9 +108,8 @@ def test_unreadable_key_file_names_its_variable(workdir: Path, rsa_pem: str) -> 
     # root reads any file: run it without the capabilities that let it.
     wrapper: tuple[str, ...] = ()
     if os.getuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv (util-linux) to drop its privileges")
+        setpriv = shutil.which("setpriv")  # util-linux, essential on Debian
+        assert setpriv is not None, "as root, setpriv is needed to drop the read override"
         wrapper = (setpriv, "--bounding-set=-dac_override,-dac_read_search")
     line = one_line_refusal(serve(env, free_port(), wrapper=wrapper))
     assert "AUTOSTACK_GITHUB_PRIVATE_KEY_FILE: cannot read" in line
