@@ -26,14 +26,18 @@ def launch(data_dir: Path) -> Testbed:
     """The sandbox and ``autostack serve`` as processes, the shop app onboarded, its
     people, and the App installed."""
     bed = Testbed(data_dir)
-    bed.start_sandbox_process()
-    bed.onboard("shop", APP_FILES)
-    bed.start_bot_process(**BOT_SETTINGS)
-    for repo in ("shop", bed.gitops_name):
-        bed.user("mia", repo=repo, permission="maintain")
-    bed.user("dev", repo="shop", permission="write")
-    bed.install(["shop", bed.gitops_name])
-    bed.settle()
+    try:
+        bed.start_sandbox_process()
+        bed.onboard("shop", APP_FILES)
+        bed.start_bot_process(**BOT_SETTINGS)
+        for repo in ("shop", bed.gitops_name):
+            bed.user("mia", repo=repo, permission="maintain")
+        bed.user("dev", repo="shop", permission="write")
+        bed.install(["shop", bed.gitops_name])
+        bed.settle()
+    except BaseException:
+        bed.stop()  # no process outlives a launch that failed half-way
+        raise
     return bed
 
 
