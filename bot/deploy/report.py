@@ -167,7 +167,7 @@ def finish_on_github(
         github.deployment_status(
             deployment.app_repo,
             deployment.github_deployment_id,
-            DEPLOYMENT_STATE[deployment.state],  # type: ignore[arg-type]
+            final,  # type: ignore[arg-type]
             environment_url=environment_url,
             log_url=argocd_app_url(services, deployment),
             description=summary[:140],

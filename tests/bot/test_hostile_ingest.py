@@ -8,8 +8,6 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +23,7 @@ from bot.settings import Settings
 from bot.store import Store
 from bot.webhook import MAX_NESTING, Ingest, json_text_problem
 from tests.bot.conftest import SECRET
+from tests.bot.test_ingest import run_app
 
 URL = "/webhooks/github"
 
@@ -54,19 +53,6 @@ def valid(n: int) -> bytes:
 
 def nested(depth: int) -> bytes:
     return b'{"action":"created","x":' + b"[" * depth + b"]" * depth + b"}"
-
-
-Scenario = Callable[[httpx.AsyncClient, Ingest], Awaitable[Any]]
-
-
-def run_app(app: FastAPI, scenario: Scenario) -> Any:
-    async def main() -> Any:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
-                return await scenario(client, app.state.ingest)
-
-    return asyncio.run(main())
 
 
 async def post(client: httpx.AsyncClient, body: bytes, delivery: str) -> httpx.Response:
